@@ -1,0 +1,306 @@
+"""AnchorBank: per-class CLIP exemplar features and their class centers, as module buffers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .._io import atomic_write, safe_torch_load
+from ..labels import canonical_label
+
+if TYPE_CHECKING:
+    from .encoder import ImageEncoder
+
+logger = logging.getLogger(__name__)
+
+_FORMAT = "vega-anchors/anchor-bank"
+_FORMAT_VERSION = 1
+
+
+def _unit_rows(x: Tensor) -> Tensor:
+    """L2-normalise the last dim; rows already unit-norm (within rounding) are kept bit-for-bit.
+
+    This makes normalising idempotent, so ``save``/``load`` and ``to_official``/``from_official`` round trips
+    are exact instead of drifting by an ulp per pass.
+    """
+    if not x.is_floating_point():
+        x = x.float()
+    tol = 16 * torch.finfo(x.dtype).eps
+    is_unit = (x.norm(dim=-1, keepdim=True) - 1).abs() <= tol
+    return torch.where(is_unit, x, F.normalize(x, dim=-1))
+
+
+def _resolve_classes(available: Sequence[str], classes: Sequence[str] | None) -> list[str]:
+    """Order ``available`` labels as ``classes`` (matching through aliases); error lists what is missing."""
+    if classes is None:
+        return list(available)
+    by_canonical = {canonical_label(name): name for name in available}
+    missing = [c for c in classes if canonical_label(c) not in by_canonical]
+    if missing:
+        raise KeyError(
+            f"anchor classes {missing} not found; available: {list(available)}. "
+            "Pass classes= in the dataset's label order using these names (aliases such as "
+            "angry→anger are accepted)."
+        )
+    return [by_canonical[canonical_label(c)] for c in classes]
+
+
+class AnchorBank(nn.Module):
+    """Exemplar image features per emotion class and their class centers.
+
+    All tensors are buffers, so ``.to()``, ``state_dict()`` and DDP broadcast handle them.
+
+    Buffers:
+        exemplars: ``[classes, max_exemplars, dim]`` L2-normalised exemplar features, zero-padded.
+        counts: ``[classes]`` number of real exemplars per class.
+        center_means: ``[classes, dim]`` plain mean of each class's normalised exemplars (the
+            official ``anchor_center``; not unit norm).
+        centers: ``[classes, dim]`` unit-norm class centers (the anchors used in evaluation).
+    """
+
+    exemplars: Tensor
+    counts: Tensor
+    center_means: Tensor
+    centers: Tensor
+
+    def __init__(
+        self,
+        class_names: Sequence[str],
+        exemplars: Tensor,
+        counts: Tensor,
+        *,
+        center_means: Tensor | None = None,
+        encoder_name: str | None = None,
+        pretrained: str | None = None,
+    ) -> None:
+        super().__init__()
+        if exemplars.dim() != 3:
+            raise ValueError(f"exemplars must be [classes, max_exemplars, dim], got shape {tuple(exemplars.shape)}")
+        num_classes, max_count, _ = exemplars.shape
+        if len(class_names) != num_classes:
+            raise ValueError(f"{len(class_names)} class names for {num_classes} classes of exemplars")
+        if len(set(class_names)) != len(class_names):
+            raise ValueError(f"class names must be unique, got {list(class_names)}")
+        counts = torch.as_tensor(counts, dtype=torch.long)
+        if counts.shape != (num_classes,) or bool((counts < 1).any()) or bool((counts > max_count).any()):
+            raise ValueError(
+                f"counts must be [classes] with 1 <= count <= {max_count}, got {counts.tolist()}; "
+                "every class needs at least one exemplar"
+            )
+        valid = torch.arange(max_count) < counts[:, None]  # [C, K]
+        exemplars = _unit_rows(exemplars)
+        exemplars = exemplars * valid[..., None].to(exemplars.dtype)
+        if center_means is None:
+            center_means = exemplars.sum(1) / counts[:, None].to(exemplars.dtype)
+        if center_means.shape != (num_classes, exemplars.shape[-1]):
+            raise ValueError(f"center_means must be [classes, dim], got {tuple(center_means.shape)}")
+        self.class_names: list[str] = list(class_names)
+        self.encoder_name = encoder_name
+        self.pretrained = pretrained
+        self.register_buffer("exemplars", exemplars)
+        self.register_buffer("counts", counts)
+        self.register_buffer("center_means", center_means.to(exemplars.dtype))
+        # Normalised once here, not at every step.
+        self.register_buffer("centers", F.normalize(self.center_means, dim=-1))
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def dim(self) -> int:
+        return int(self.exemplars.shape[-1])
+
+    def select(self, indices: Tensor | Sequence[int]) -> Tensor:
+        """One normalised exemplar per class: ``indices [classes]`` (or ``[n, classes]``) → ``[classes, dim]``
+        (or ``[n, classes, dim]``). ``indices[c]`` indexes class ``c``'s own exemplar list."""
+        idx = torch.as_tensor(indices, dtype=torch.long, device=self.exemplars.device)
+        if idx.shape[-1] != self.num_classes:
+            raise ValueError(f"select needs one index per class ({self.num_classes}), got shape {tuple(idx.shape)}")
+        if bool(((idx < 0) | (idx >= self.counts)).any()):
+            raise IndexError(f"exemplar indices {idx.tolist()} out of range for counts {self.counts.tolist()}")
+        classes = torch.arange(self.num_classes, device=idx.device).expand_as(idx)
+        return self.exemplars[classes, idx]
+
+    def extra_repr(self) -> str:
+        return f"classes={self.class_names}, dim={self.dim}, counts={self.counts.tolist()}"
+
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
+        # Exemplar padding depends on the bank: adopt the stored shapes instead of failing.
+        for name in ("exemplars", "counts", "center_means", "centers"):
+            key = prefix + name
+            if key in state_dict and state_dict[key].shape != getattr(self, name).shape:
+                setattr(self, name, torch.empty_like(state_dict[key], device=getattr(self, name).device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_features(
+        cls,
+        features: Mapping[str, Tensor],
+        *,
+        encoder_name: str | None = None,
+        pretrained: str | None = None,
+    ) -> AnchorBank:
+        """Build from ``{class name: [K, dim] features}`` (normalised here); class order = mapping order."""
+        if not features:
+            raise ValueError("features is empty: give at least one class with at least one exemplar")
+        names = list(features)
+        tensors = [torch.as_tensor(features[n]) for n in names]
+        dims = {t.shape[-1] for t in tensors}
+        for name, t in zip(names, tensors):
+            if t.dim() != 2 or t.shape[0] == 0:
+                raise ValueError(f"class {name!r}: features must be [K>=1, dim], got shape {tuple(t.shape)}")
+        if len(dims) != 1:
+            raise ValueError(f"all classes need the same feature dim, got {dict(zip(names, (t.shape[-1] for t in tensors)))}")
+        counts = torch.tensor([t.shape[0] for t in tensors])
+        dtype = torch.promote_types(tensors[0].dtype, torch.float32)
+        padded = torch.zeros(len(names), int(counts.max()), dims.pop(), dtype=dtype)
+        for i, t in enumerate(tensors):
+            padded[i, : t.shape[0]] = t.to(dtype)
+        return cls(names, padded, counts, encoder_name=encoder_name, pretrained=pretrained)
+
+    @classmethod
+    def from_official(
+        cls,
+        path_or_dict: str | os.PathLike[str] | Mapping[str, Any],
+        classes: Sequence[str] | None = None,
+    ) -> AnchorBank:
+        """Load the official anchor cache (``35_anchor.pt``):
+        ``{"anchor_center": [C, D], "anchor_img_dict": {label: {"feature": [K, D]}}}``.
+
+        Files are read with ``torch.load(weights_only=True)``, which refuses pickled code.
+        ``classes`` orders (and may subset) the classes, e.g. ``EMOTION_LABELS["iemocap"]``; by default
+        the file's order is kept. The stored ``anchor_center`` rows are used as the center means.
+        """
+        if isinstance(path_or_dict, Mapping):
+            data = path_or_dict
+        else:
+            data = safe_torch_load(path_or_dict)
+        if not isinstance(data, Mapping) or "anchor_img_dict" not in data:
+            found = list(data) if isinstance(data, Mapping) else type(data).__name__
+            raise ValueError(
+                f"not an official anchor file: expected keys 'anchor_center' and 'anchor_img_dict', found {found}"
+            )
+        img_dict = data["anchor_img_dict"]
+        available = list(img_dict)
+        names = _resolve_classes(available, classes)
+        features = {}
+        for name in names:
+            entry = img_dict[name]
+            feat = entry["feature"] if isinstance(entry, Mapping) else entry
+            features[name] = torch.as_tensor(feat)
+        bank = cls.from_features(features)
+        centers = data.get("anchor_center")
+        if centers is not None:
+            centers = torch.as_tensor(centers)
+            if centers.shape[0] != len(available):
+                raise ValueError(f"anchor_center has {centers.shape[0]} rows for {len(available)} classes")
+            rows = torch.stack([centers[available.index(n)] for n in names]).to(bank.exemplars.dtype)
+            bank = cls(names, bank.exemplars, bank.counts, center_means=rows)
+        return bank
+
+    @classmethod
+    def from_image_folder(
+        cls,
+        root: str | os.PathLike[str],
+        encoder: ImageEncoder,
+        classes: Sequence[str] | None = None,
+        *,
+        skip_unreadable: bool = False,
+    ) -> AnchorBank:
+        """Encode one sub-folder of face images per class (``root/anger/*.jpg`` ...).
+
+        Folder names are matched to ``classes`` through :data:`~vega_anchors.labels.LABEL_ALIASES`
+        (``angry`` → ``anger``, ``happiness`` → ``happy``, ``sadness`` → ``sad``). ``encoder`` is an
+        :class:`~vega_anchors.anchors.encoder.OpenCLIPImageEncoder` or any callable
+        ``images -> [N, D]``. Features are L2-normalised; centers are their per-class means.
+        """
+        from .folder import find_class_images
+
+        groups = find_class_images(root, classes, skip_unreadable=skip_unreadable)
+        names = list(groups)
+        paths = [p for n in names for p in groups[n]]
+        feats = torch.as_tensor(encoder(paths))
+        if feats.shape[0] != len(paths):
+            raise ValueError(f"encoder returned {feats.shape[0]} features for {len(paths)} images")
+        split = torch.split(feats.float() if feats.dtype in (torch.float16, torch.bfloat16) else feats,
+                            [len(groups[n]) for n in names])
+        return cls.from_features(
+            dict(zip(names, split)),
+            encoder_name=getattr(encoder, "model_name", None),
+            pretrained=getattr(encoder, "pretrained", None),
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "class_names": self.class_names,
+            "encoder_name": self.encoder_name,
+            "pretrained": self.pretrained,
+            "dim": self.dim,
+            "counts": self.counts.tolist(),
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the bank as safetensors (tensors) + JSON metadata in the header, atomically."""
+        from safetensors.torch import save_file
+
+        tensors = {
+            "exemplars": self.exemplars.detach().cpu().contiguous(),
+            "counts": self.counts.detach().cpu().contiguous(),
+            "center_means": self.center_means.detach().cpu().contiguous(),
+        }
+        meta = {"vega_anchors": json.dumps(self.metadata())}
+        return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> AnchorBank:
+        """Read a bank written by :meth:`save` (safetensors: data only, no code is executed)."""
+        from safetensors import safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"anchor bank file not found: {path}")
+        try:
+            with safe_open(str(path), framework="pt", device=str(map_location)) as fh:
+                header = fh.metadata() or {}
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+        except Exception as err:  # safetensors raises several error types for foreign files
+            raise ValueError(
+                f"{path} is not a vega-anchors bank (safetensors) file: {err}. For the official "
+                "35_anchor.pt use AnchorBank.from_official."
+            ) from err
+        if "vega_anchors" not in header:
+            raise ValueError(f"{path} has no vega-anchors metadata; was it written by AnchorBank.save?")
+        meta = json.loads(header["vega_anchors"])
+        return cls(
+            meta["class_names"],
+            tensors["exemplars"],
+            tensors["counts"],
+            center_means=tensors["center_means"],
+            encoder_name=meta.get("encoder_name"),
+            pretrained=meta.get("pretrained"),
+        )
+
+    def to_official(self) -> dict[str, Any]:
+        """The official anchor-cache layout (``torch.save`` it to get a ``35_anchor.pt``)."""
+        return {
+            "anchor_center": self.center_means.detach().cpu().clone(),
+            "anchor_img_dict": {
+                name: {"feature": self.exemplars[i, : int(self.counts[i])].detach().cpu().clone()}
+                for i, name in enumerate(self.class_names)
+            },
+        }
+

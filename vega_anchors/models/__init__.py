@@ -1,0 +1,17 @@
+"""The reference model and its configuration."""
+
+from .config import FUSED, HeadConfig, LossSwitches, LossWeights, OptimConfig, SamplerConfig, VEGAConfig
+from .dual_branch import DualBranchVEGA, VEGALoss, VEGAOutput
+
+__all__ = [
+    "FUSED",
+    "DualBranchVEGA",
+    "HeadConfig",
+    "LossSwitches",
+    "LossWeights",
+    "OptimConfig",
+    "SamplerConfig",
+    "VEGAConfig",
+    "VEGALoss",
+    "VEGAOutput",
+]

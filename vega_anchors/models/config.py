@@ -1,0 +1,253 @@
+"""VEGAConfig: everything that defines a DualBranchVEGA model and its loss, as data."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .._io import atomic_write_text
+from ..labels import CLASS_WEIGHTS
+
+FUSED = "fused"
+"""Key of the fused (all-modality) head in logits, loss terms and loss weights."""
+
+# The IEMOCAP loss weights (λ) of the official configuration. The per-term weights multiply each
+# CE/KL term; the family weights multiply each family's sum (see VEGALoss / docs/model.md).
+_IEMOCAP_FAMILY = {"cls": 0.952145912451511, "cls_kl": 0.34682017654570013, "anchor": 0.46216, "anchor_kl": 0.4868}
+_IEMOCAP_TERMS = {
+    "cls": {"fused": 0.7666280675458248, "text": 0.5132246022346865, "audio": 0.353586961732085, "visual": 0.7752948515843562},
+    "cls_kl": {"text": 0.3890408530969896, "audio": 0.6867174752097939, "visual": 0.7814637321138567},
+    "anchor": {"fused": 0.5279318174861871, "text": 0.16915412370438695, "audio": 0.30204579599936027, "visual": 0.22488632753078353},
+    "anchor_kl": {"text": 0.9357852654818557, "audio": 0.27293, "visual": 0.71586},
+}
+
+_MODALITY_LETTERS = {"t": "text", "a": "audio", "v": "visual", "all": FUSED}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class HeadConfig(_Model):
+    """An MLP head: ``layers`` Linear maps with ``activation`` and ``dropout`` between them."""
+
+    layers: int = Field(ge=1)
+    activation: str
+    dropout: float = Field(ge=0.0, lt=1.0)
+
+
+class SamplerConfig(_Model):
+    """Stochastic anchor sampling (see :class:`~vega_anchors.StochasticAnchorSampler`)."""
+
+    p: float = Field(0.4, ge=0.0, le=1.0)
+    mode: Literal["batch", "utterance"] = "batch"
+    seed: int = 0
+
+
+class LossSwitches(_Model):
+    """Which loss families are on (the official code's four flags)."""
+
+    cls: bool = True
+    cls_kl: bool = True
+    anchor: bool = True
+    anchor_kl: bool = True
+
+
+class LossWeights(_Model):
+    """λ per loss family and per term. ``terms[family][head]`` with heads = modalities + ``"fused"``;
+    a missing entry weighs 1.0. KL terms exist for unimodal heads only (the fused head teaches)."""
+
+    family: dict[str, float] = Field(default_factory=lambda: dict.fromkeys(("cls", "cls_kl", "anchor", "anchor_kl"), 1.0))
+    terms: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @field_validator("family", "terms")
+    @classmethod
+    def _known_families(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(value) - {"cls", "cls_kl", "anchor", "anchor_kl"}
+        if unknown:
+            raise ValueError(f"unknown loss families {sorted(unknown)}; use cls, cls_kl, anchor, anchor_kl")
+        return value
+
+    def term(self, family: str, head: str) -> float:
+        return self.terms.get(family, {}).get(head, 1.0)
+
+
+class OptimConfig(_Model):
+    """The official optimisation settings (used by the training engine and the examples)."""
+
+    lr: float = 9.839e-5
+    weight_decay: float = 0.00997
+    batch_size: int = 9
+    epochs: int = 400
+    patience: int = 30
+
+
+class VEGAConfig(_Model):
+    """Configuration of :class:`~vega_anchors.DualBranchVEGA` and its loss.
+
+    ``modalities`` maps each input modality (any names, any number) to its feature dim, in the
+    order the model uses them. Defaults are the IEMOCAP preset.
+    """
+
+    modalities: dict[str, int] = Field(default_factory=lambda: {"text": 1024, "audio": 1582, "visual": 342})
+    hidden_dim: int = Field(768, ge=1)
+    num_heads: int = Field(4, ge=1)
+    dropout: float = Field(0.53, ge=0.0, lt=1.0)
+    num_classes: int = Field(6, ge=2)
+    num_speakers: int = Field(2, ge=1)
+    max_utterances: int = Field(512, ge=1, description="longest dialogue (positional table size)")
+    anchor_dim: int = Field(512, ge=1)
+    classifier: HeadConfig = Field(default_factory=lambda: HeadConfig(layers=3, activation="gelu", dropout=0.3963))
+    projector: HeadConfig = Field(default_factory=lambda: HeadConfig(layers=2, activation="elu", dropout=0.37442))
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    logit_scale: float = 100.0
+    init_temperature: float = Field(2.0, gt=0.0)
+    kl_reduction: Literal["elementwise_mean", "batchmean"] = "elementwise_mean"
+    class_weights: list[float] | None = Field(default_factory=lambda: list(CLASS_WEIGHTS["iemocap"]))
+    losses: LossSwitches = Field(default_factory=LossSwitches)
+    loss_weights: LossWeights = Field(
+        default_factory=lambda: LossWeights(family=dict(_IEMOCAP_FAMILY), terms={k: dict(v) for k, v in _IEMOCAP_TERMS.items()})
+    )
+    feature_mask_prob: float = Field(
+        0.1, ge=0.0, lt=1.0,
+        description="training augmentation: each feature dim of each dialogue/modality zeroed with this probability",
+    )
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+
+    @field_validator("modalities")
+    @classmethod
+    def _check_modalities(cls, value: dict[str, int]) -> dict[str, int]:
+        if not value:
+            raise ValueError("at least one modality is needed, e.g. {'text': 1024}")
+        for name, dim in value.items():
+            if name == FUSED or "." in name or not name:
+                raise ValueError(f"modality name {name!r} is reserved or invalid")
+            if dim < 1:
+                raise ValueError(f"modality {name!r} needs a positive feature dim, got {dim}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> VEGAConfig:
+        if self.hidden_dim % self.num_heads:
+            raise ValueError(f"hidden_dim {self.hidden_dim} must be divisible by num_heads {self.num_heads}")
+        if self.class_weights is not None and len(self.class_weights) != self.num_classes:
+            raise ValueError(f"class_weights has {len(self.class_weights)} entries for num_classes={self.num_classes}")
+        heads = set(self.modalities) | {FUSED}
+        for family, terms in self.loss_weights.terms.items():
+            unknown = set(terms) - heads
+            if unknown:
+                raise ValueError(f"loss_weights.terms[{family!r}] names unknown heads {sorted(unknown)}; heads are {sorted(heads)}")
+        return self
+
+    @property
+    def modality_names(self) -> list[str]:
+        return list(self.modalities)
+
+    # ------------------------------------------------------------------ presets
+    @classmethod
+    def iemocap(cls, **overrides: Any) -> VEGAConfig:
+        """The official IEMOCAP configuration (6 classes, 2 speakers, audio 1582-d)."""
+        return cls(**overrides)
+
+    @classmethod
+    def meld(cls, **overrides: Any) -> VEGAConfig:
+        """The official MELD configuration (7 classes, 9 speakers, audio 300-d).
+
+        The loss weights are the IEMOCAP preset's (the MELD-specific λs were not available to us);
+        override ``loss_weights`` to change them.
+        """
+        base: dict[str, Any] = {
+            "modalities": {"text": 1024, "audio": 300, "visual": 342},
+            "num_classes": 7,
+            "num_speakers": 9,
+            "class_weights": list(CLASS_WEIGHTS["meld"]),
+        }
+        base.update(overrides)
+        return cls(**base)
+
+    @classmethod
+    def from_official_args(cls, **kwargs: Any) -> VEGAConfig:
+        """Build from the official argument names (``text_dim``, ``n_head``, ``clip_lambda``, ...).
+
+        Arguments not given take the IEMOCAP preset's value. Unknown names raise.
+        """
+        cfg = cls.iemocap().model_dump()
+        mods = dict(cfg["modalities"])
+        simple = {
+            "hidden_dim": "hidden_dim", "n_head": "num_heads", "n_classes": "num_classes",
+            "n_speakers": "num_speakers", "clip_dim": "anchor_dim", "dropout": "dropout",
+        }
+        heads = {
+            "outlayer_num": ("classifier", "layers"), "outlayer_activation_fn": ("classifier", "activation"),
+            "outlayer_drop": ("classifier", "dropout"), "clip_proj_layer_num": ("projector", "layers"),
+            "clip_proj_activation_fn": ("projector", "activation"), "clip_proj_drop": ("projector", "dropout"),
+        }
+        family = {"cls_lambda": "cls", "cls_all_cls_kl_lambda": "cls_kl", "clip_lambda": "anchor",
+                  "clip_all_clip_kl_lambda": "anchor_kl"}
+        switches = {"cls_loss": "cls", "cls_all_cls_kl_loss": "cls_kl", "clip_loss": "anchor",
+                    "clip_all_clip_kl_loss": "anchor_kl"}
+        optim = {"lr": "lr", "l2": "weight_decay", "weight_decay": "weight_decay", "batch_size": "batch_size",
+                 "epochs": "epochs"}
+        unknown = []
+        for key, value in kwargs.items():
+            if key in ("text_dim", "audio_dim", "visual_dim"):
+                mods[{"text_dim": "text", "audio_dim": "audio", "visual_dim": "visual"}[key]] = int(value)
+            elif key in simple:
+                cfg[simple[key]] = value
+            elif key in heads:
+                section, field = heads[key]
+                cfg[section][field] = value
+            elif key == "rand":
+                cfg["sampler"]["p"] = value
+            elif key in family:
+                cfg["loss_weights"]["family"][family[key]] = value
+            elif key in switches:
+                cfg["losses"][switches[key]] = bool(value)
+            elif key in optim:
+                cfg["optim"][optim[key]] = value
+            elif key.endswith("_lambda") and (term := _official_term(key)) is not None:
+                fam, head = term
+                cfg["loss_weights"]["terms"].setdefault(fam, {})[head] = value
+            else:
+                unknown.append(key)
+        if unknown:
+            raise ValueError(f"unknown official arguments {sorted(unknown)}; pass only model/loss arguments")
+        cfg["modalities"] = mods
+        if "n_classes" in kwargs and cfg["class_weights"] is not None and len(cfg["class_weights"]) != cfg["num_classes"]:
+            known = {len(w): list(w) for w in CLASS_WEIGHTS.values()}
+            cfg["class_weights"] = known.get(cfg["num_classes"])
+        return cls(**cfg)
+
+    # ------------------------------------------------------------------ serialisation
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        """JSON text of this config; also written atomically to ``path`` when given."""
+        text = self.model_dump_json(indent=2)
+        if path is not None:
+            atomic_write_text(path, text)
+        return text
+
+    @classmethod
+    def from_json(cls, text_or_path: str | os.PathLike[str]) -> VEGAConfig:
+        """Parse JSON text, or read it from a file path."""
+        text = str(text_or_path)
+        if not text.lstrip().startswith("{"):
+            text = Path(text_or_path).read_text(encoding="utf-8")
+        return cls.model_validate(json.loads(text))
+
+
+def _official_term(key: str) -> tuple[str, str] | None:
+    """``t_clip_all_clip_kl_lambda`` → ("anchor_kl", "text"); ``cls_all_lambda`` → ("cls", "fused")."""
+    name = key[: -len("_lambda")]
+    patterns = [("_cls_all_cls_kl", "cls_kl"), ("_clip_all_clip_kl", "anchor_kl"), ("_clip", "anchor")]
+    for suffix, fam in patterns:
+        if name.endswith(suffix):
+            letter = name[: -len(suffix)]
+            return (fam, _MODALITY_LETTERS[letter]) if letter in _MODALITY_LETTERS else None
+    if name.startswith("cls_"):
+        letter = name[len("cls_"):]
+        return ("cls", _MODALITY_LETTERS[letter]) if letter in _MODALITY_LETTERS else None
+    return None

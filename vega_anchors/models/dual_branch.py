@@ -1,0 +1,327 @@
+"""DualBranchVEGA: the paper's reference model (SDT-style dialogue transformer + VEGA branch)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..anchors.bank import AnchorBank
+from ..heads import AnchorHead, mlp
+from ..losses import SelfDistillationLoss, check_labels, distillation_kl, masked_cross_entropy, valid_mask
+from ..sampling import StochasticAnchorSampler
+from .config import FUSED, VEGAConfig
+from .layers import CrossModalBlock, GatedFusion, sinusoidal_positions
+
+_KEY_PADDING_BIAS = -1e4  # the official finite fill for padded keys
+
+
+@dataclass
+class VEGAOutput:
+    """What :meth:`DualBranchVEGA.forward` returns. Heads are the modalities plus ``"fused"``.
+
+    Attributes:
+        logits: head → classifier logits ``[B, T, C]``.
+        anchor_logits: head → ``100 · cos(projection, anchors)`` ``[B, T, C]`` (empty when the
+            anchor branch was skipped).
+        fused: the gated fusion of all modalities ``[B, T, H]``.
+        hidden: modality → its reduced representation ``[B, T, H]``.
+        cls_temperatures / anchor_temperatures: modality → learnable distillation temperature T
+            (scalar, ``exp`` of the stored log).
+        average_prob: ``g·softmax(logits.fused) + (1-g)·softmax(anchor_logits.fused)`` ``[B, T, C]``.
+        max_prob: per utterance, whichever of those two distributions has the larger maximum.
+    """
+
+    logits: dict[str, Tensor]
+    anchor_logits: dict[str, Tensor]
+    fused: Tensor
+    hidden: dict[str, Tensor]
+    cls_temperatures: dict[str, Tensor]
+    anchor_temperatures: dict[str, Tensor]
+    average_prob: Tensor | None = None
+    max_prob: Tensor | None = None
+
+
+@dataclass
+class VEGALoss:
+    """``total``: the training loss; ``terms``: each weighted term (``"cls/text"``, ``"anchor_kl/audio"``,
+    ...) and each family's sum (``"cls"``, ``"cls_kl"``, ``"anchor"``, ``"anchor_kl"``)."""
+
+    total: Tensor
+    terms: dict[str, Tensor] = field(default_factory=dict)
+
+
+class DualBranchVEGA(nn.Module):
+    """The VEGA reference model: per-modality dialogue transformers with cross-modal attention for
+    every modality pair, gated fusion, a classification branch and an anchor (VEGA) branch, each with
+    fused → unimodal self-distillation. Predictions use the fused classifier.
+
+    Args:
+        config: a :class:`VEGAConfig` (e.g. ``VEGAConfig.iemocap()``).
+        anchors: the :class:`AnchorBank`; ``None`` builds a backbone-only model (anchor losses off).
+        validate_inputs: check input values (finite features, speaker ids in range) at every call;
+            this costs a host sync, turn it off for ``torch.compile`` or top speed.
+    """
+
+    prob_gate_logit: Tensor
+    positions: Tensor
+    class_weights: Tensor | None
+
+    def __init__(self, config: VEGAConfig, anchors: AnchorBank | None, *, validate_inputs: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.validate_inputs = validate_inputs
+        mods = config.modality_names
+        h, c = config.hidden_dim, config.num_classes
+        if anchors is None and (config.losses.anchor or config.losses.anchor_kl):
+            raise ValueError("anchors=None builds a backbone-only model: switch off losses.anchor and losses.anchor_kl")
+        if anchors is not None:
+            if anchors.num_classes != c:
+                raise ValueError(f"anchor bank has {anchors.num_classes} classes, config.num_classes={c}")
+            if anchors.dim != config.anchor_dim:
+                raise ValueError(f"anchor bank dim {anchors.dim} != config.anchor_dim {config.anchor_dim}")
+
+        self.input_proj = nn.ModuleDict({m: nn.Linear(d, h, bias=False) for m, d in config.modalities.items()})
+        self.speaker_embedding = nn.Embedding(config.num_speakers + 1, h, padding_idx=config.num_speakers)
+        self.register_buffer("positions", sinusoidal_positions(config.max_utterances, h), persistent=False)
+        self.encoders = nn.ModuleDict({
+            f"{src}_to_{tgt}": CrossModalBlock(h, config.num_heads, config.dropout, self_attention=src == tgt)
+            for tgt in mods for src in self.sources(tgt)
+        })
+        self.reduce = nn.ModuleDict({m: nn.Linear(len(mods) * h, h) for m in mods})
+        self.fusion = GatedFusion(h)
+        heads = [*mods, FUSED]
+        cls_cfg, proj_cfg = config.classifier, config.projector
+        self.classifiers = nn.ModuleDict({
+            m: mlp(h, c, layers=cls_cfg.layers, activation=cls_cfg.activation, dropout=cls_cfg.dropout) for m in heads
+        })
+        self.cls_distill = nn.ModuleDict({
+            m: SelfDistillationLoss(config.init_temperature, reduction=config.kl_reduction) for m in mods
+        })
+        self.bank = anchors
+        if anchors is not None:
+            self.anchor_heads = nn.ModuleDict({
+                m: AnchorHead(h, config.anchor_dim, layers=proj_cfg.layers, activation=proj_cfg.activation,
+                              dropout=proj_cfg.dropout, logit_scale=config.logit_scale)
+                for m in heads
+            })
+            self.anchor_distill = nn.ModuleDict({
+                m: SelfDistillationLoss(config.init_temperature, reduction=config.kl_reduction) for m in mods
+            })
+            s = config.sampler
+            self.sampler = StochasticAnchorSampler(s.p, s.mode, seed=s.seed)
+        # Mixes the two fused distributions for `average_prob`; never in the loss, so a buffer.
+        self.register_buffer("prob_gate_logit", torch.zeros(()))
+        # float64 so that casting the model to float64 keeps the weights exact (cast to the logits' dtype at use).
+        weights = None if config.class_weights is None else torch.tensor(config.class_weights, dtype=torch.float64)
+        self.register_buffer("class_weights", weights)
+
+    @property
+    def has_anchor_branch(self) -> bool:
+        return self.bank is not None
+
+    def sources(self, target: str) -> list[str]:
+        """Source modalities refining ``target``, in concatenation order: itself, then the others."""
+        return [target] + [m for m in self.config.modality_names if m != target]
+
+    # ------------------------------------------------------------------ forward
+    def _check(self, features: Mapping[str, Tensor], utterance_mask: Tensor, speakers: Tensor) -> None:
+        cfg = self.config
+        missing = [m for m in cfg.modalities if m not in features]
+        unknown = [m for m in features if m not in cfg.modalities]
+        if missing or unknown:
+            raise TypeError(
+                f"model expects modality keywords {list(cfg.modalities)}; missing {missing}, unexpected {unknown}"
+            )
+        if utterance_mask.dim() != 2:
+            raise ValueError(f"utterance_mask must be [batch, utterances], got shape {tuple(utterance_mask.shape)}")
+        if utterance_mask.dtype.is_floating_point and self.validate_inputs and bool(
+            ((utterance_mask != 0) & (utterance_mask != 1)).any()
+        ):
+            raise ValueError("utterance_mask must hold only 0/1 (or be bool)")
+        b, t = utterance_mask.shape
+        if t > cfg.max_utterances:
+            raise ValueError(f"dialogues of {t} utterances exceed config.max_utterances={cfg.max_utterances}")
+        for m, x in features.items():
+            if x.dim() != 3 or x.shape[:2] != (b, t):
+                raise ValueError(f"{m} features must be [batch={b}, utterances={t}, dim], got {tuple(x.shape)}")
+            if x.shape[-1] != cfg.modalities[m]:
+                raise ValueError(f"{m} features have dim {x.shape[-1]}, config expects {cfg.modalities[m]}")
+        if speakers.shape[:2] != (b, t) or speakers.dim() not in (2, 3):
+            raise ValueError(f"speakers must be [batch, utterances] ids or one-hot, got {tuple(speakers.shape)}")
+        if self.validate_inputs:
+            for m, x in features.items():
+                if not bool(torch.isfinite(x).all()):
+                    raise ValueError(f"{m} features contain NaN or Inf; clean them or pass validate_inputs=False")
+            if speakers.dim() == 2:
+                ids = speakers[utterance_mask.bool()]
+                if ids.numel() and bool(((ids < 0) | (ids >= cfg.num_speakers)).any()):
+                    raise ValueError(f"speaker ids must be in [0, {cfg.num_speakers}), got {sorted(set(ids.tolist()))[:10]}")
+
+    def encode(self, features: Mapping[str, Tensor], utterance_mask: Tensor, speakers: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+        """The backbone: ``features`` (modality → ``[B, T, D_m]``) → (per-modality ``[B, T, H]``, fused)."""
+        mask = utterance_mask.bool()
+        if speakers.dim() == 3:
+            speakers = speakers.argmax(-1)
+        spk = torch.where(mask, speakers.long(), torch.full_like(speakers, self.config.num_speakers, dtype=torch.long))
+        proj_dtype = self.input_proj[self.config.modality_names[0]].weight.dtype
+        t = mask.shape[1]
+        context = self.positions[:t].to(proj_dtype) + self.speaker_embedding(spk)
+        key_bias = torch.zeros(mask.shape, dtype=context.dtype, device=mask.device)
+        key_bias = key_bias.masked_fill(~mask, _KEY_PADDING_BIAS)[:, None, None, :]
+        p = self.config.feature_mask_prob
+        h: dict[str, Tensor] = {}
+        for m, x in features.items():
+            if self.training and p > 0:
+                # Feature-dimension masking: one mask per dialogue and modality (official augmentation).
+                keep = torch.rand(x.shape[0], 1, x.shape[-1], device=x.device) >= p
+                x = x * keep.to(x.dtype)
+            h[m] = self.input_proj[m](x.to(proj_dtype))
+        hidden = {
+            tgt: self.reduce[tgt](torch.cat(
+                [self.encoders[f"{src}_to_{tgt}"](h[tgt], h[src], context, key_bias) for src in self.sources(tgt)],
+                dim=-1,
+            ))
+            for tgt in self.config.modality_names
+        }
+        return hidden, self.fusion(list(hidden.values()))
+
+    def forward(
+        self,
+        *,
+        utterance_mask: Tensor,
+        speakers: Tensor,
+        anchors: Tensor | None = None,
+        anchor_branch: bool = True,
+        **features: Tensor,
+    ) -> VEGAOutput:
+        """Run the model.
+
+        Args:
+            utterance_mask: ``[B, T]`` 1/True for real utterances, 0/False for padding.
+            speakers: ``[B, T]`` speaker ids in ``[0, num_speakers)`` (or ``[B, T, S]`` one-hot).
+            anchors: unit-norm ``[C, D]`` anchors overriding the sampler (e.g. ``bank.select(idx)``).
+            anchor_branch: ``False`` skips the anchor branch (inference costs only the backbone).
+            **features: one ``[B, T, D_m]`` tensor per configured modality, e.g. ``text=..., audio=...``.
+        """
+        self._check(features, utterance_mask, speakers)
+        hidden, fused = self.encode(features, utterance_mask, speakers)
+        heads = {**hidden, FUSED: fused}
+        logits = {m: self.classifiers[m](x) for m, x in heads.items()}
+        out = VEGAOutput(
+            logits=logits,
+            anchor_logits={},
+            fused=fused,
+            hidden=hidden,
+            cls_temperatures={m: d.temperature for m, d in self.cls_distill.items()},
+            anchor_temperatures={},
+        )
+        if not (anchor_branch and self.bank is not None):
+            return out
+        b, t = utterance_mask.shape
+        if anchors is None:
+            anchors = self.sampler(self.bank, b * t)
+        else:
+            anchors = torch.nn.functional.normalize(anchors, dim=-1)
+        per_item = anchors.dim() == 3
+        out.anchor_logits = {
+            m: (self.anchor_heads[m](x.reshape(b * t, -1), anchors).reshape(b, t, -1) if per_item
+                else self.anchor_heads[m](x, anchors))
+            for m, x in heads.items()
+        }
+        out.anchor_temperatures = {m: d.temperature for m, d in self.anchor_distill.items()}
+        p_cls = torch.softmax(logits[FUSED], -1)
+        p_anchor = torch.softmax(out.anchor_logits[FUSED], -1)
+        gate = torch.sigmoid(self.prob_gate_logit).to(p_cls.dtype)
+        out.average_prob = gate * p_cls + (1 - gate) * p_anchor
+        out.max_prob = torch.where(
+            (p_cls.amax(-1) >= p_anchor.amax(-1))[..., None], p_cls, p_anchor
+        )
+        return out
+
+    # ------------------------------------------------------------------ loss and inference
+    def compute_loss(self, output: VEGAOutput, labels: Tensor, utterance_mask: Tensor | None = None) -> VEGALoss:
+        """The official training objective.
+
+        ``total = Σ_family λ_family · Σ_head λ_term · term`` over the enabled families: class-weighted
+        CE of every classifier (``cls``), KL(fused → each modality) on classifier logits (``cls_kl``),
+        CE of every anchor head (``anchor``), KL(fused → each modality) on anchor logits (``anchor_kl``).
+        ``labels [B, T]`` with -1 at padding; ``utterance_mask [B, T]`` (optional, 1 = real).
+        """
+        cfg = self.config
+        check_labels(labels, cfg.num_classes)
+        valid = valid_mask(labels, utterance_mask, labels.shape)
+        target = labels.reshape(-1)
+        lw = cfg.loss_weights
+        terms: dict[str, Tensor] = {}
+        total: Tensor | None = None
+
+        def flat(x: Tensor) -> Tensor:
+            return x.reshape(-1, x.shape[-1])
+
+        def add_family(name: str, values: dict[str, Tensor]) -> None:
+            nonlocal total
+            weighted = {head: lw.term(name, head) * v for head, v in values.items()}
+            for head, v in weighted.items():
+                terms[f"{name}/{head}"] = v
+            family_sum = torch.stack(list(weighted.values())).sum()
+            terms[name] = family_sum
+            contribution = lw.family[name] * family_sum
+            total = contribution if total is None else total + contribution
+
+        def ce(logits: dict[str, Tensor]) -> dict[str, Tensor]:
+            order = [FUSED, *cfg.modality_names]
+            return {m: masked_cross_entropy(flat(logits[m]), target, valid, self.class_weights) for m in order}
+
+        def kl(logits: dict[str, Tensor], temps: nn.ModuleDict) -> dict[str, Tensor]:
+            teacher = flat(logits[FUSED])
+            return {
+                m: distillation_kl(flat(logits[m]), teacher, valid, temps[m].temperature, cfg.kl_reduction)
+                for m in cfg.modality_names
+            }
+
+        if cfg.losses.cls:
+            add_family("cls", ce(output.logits))
+        if cfg.losses.cls_kl:
+            add_family("cls_kl", kl(output.logits, self.cls_distill))
+        if (cfg.losses.anchor or cfg.losses.anchor_kl) and not output.anchor_logits:
+            raise ValueError("the anchor losses need anchor logits: call forward with anchor_branch=True")
+        if cfg.losses.anchor:
+            add_family("anchor", ce(output.anchor_logits))
+        if cfg.losses.anchor_kl:
+            add_family("anchor_kl", kl(output.anchor_logits, self.anchor_distill))
+        if total is None:
+            raise ValueError("every loss family is switched off in config.losses")
+        return VEGALoss(total=total, terms=terms)
+
+    @torch.no_grad()
+    def predict(self, *, utterance_mask: Tensor, speakers: Tensor, **features: Tensor) -> Tensor:
+        """Class ids ``[B, T]`` from the fused classifier (-1 at padding). The anchor branch is
+        skipped, so inference costs only the backbone. Uses the current train/eval mode."""
+        out = self.forward(utterance_mask=utterance_mask, speakers=speakers, anchor_branch=False, **features)
+        pred = out.logits[FUSED].argmax(-1)
+        return pred.masked_fill(~utterance_mask.bool(), -1)
+
+    # ------------------------------------------------------------------ official files
+    @classmethod
+    def from_official(
+        cls,
+        path_or_state_dict: str | os.PathLike[str] | Mapping[str, Any],
+        config: VEGAConfig,
+        anchors: AnchorBank | None,
+        **kwargs: Any,
+    ) -> DualBranchVEGA:
+        """Load an official checkpoint (``IEMOCAP.pth``: a plain state dict or ``{"state_dict": ...}``),
+        read with ``torch.load(weights_only=True)``. The model takes the checkpoint's floating dtype.
+        See :mod:`vega_anchors.interop`."""
+        from ..interop import load_official_state_dict, read_official_checkpoint
+
+        state = read_official_checkpoint(path_or_state_dict)
+        dtype = next((v.dtype for v in state.values() if v.is_floating_point()), torch.float32)
+        model = cls(config, anchors, **kwargs).to(dtype)
+        load_official_state_dict(model, state)
+        return model
