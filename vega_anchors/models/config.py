@@ -110,13 +110,24 @@ class VEGAConfig(_Model):
     class_weights: list[float] | None = Field(default_factory=lambda: list(CLASS_WEIGHTS["iemocap"]))
     losses: LossSwitches = Field(default_factory=LossSwitches)
     loss_weights: LossWeights = Field(
-        default_factory=lambda: LossWeights(family=dict(_IEMOCAP_FAMILY), terms={k: dict(v) for k, v in _IEMOCAP_TERMS.items()})
+        default_factory=LossWeights,
+        description="default: the official IEMOCAP λs for the heads this config has (others weigh 1.0)",
     )
     feature_mask_prob: float = Field(
         0.1, ge=0.0, lt=1.0,
         description="training augmentation: each feature dim of each dialogue/modality zeroed with this probability",
     )
     optim: OptimConfig = Field(default_factory=OptimConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _official_loss_weights(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "loss_weights" not in data:
+            modalities = data.get("modalities") or cls.model_fields["modalities"].get_default(call_default_factory=True)
+            heads = {*modalities, FUSED}
+            terms = {fam: {h: w for h, w in ws.items() if h in heads} for fam, ws in _IEMOCAP_TERMS.items()}
+            data = {**data, "loss_weights": {"family": dict(_IEMOCAP_FAMILY), "terms": terms}}
+        return data
 
     @field_validator("modalities")
     @classmethod
