@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,12 @@ CASES = ("iemocap_small", "meld_small")
 LETTER = {"t": "text", "a": "audio", "v": "visual", "all": "fused"}
 # official loss-term name → ours
 TERM_NAMES = {
-    "cls": "cls", "cls_kl": "cls_kl", "clip": "anchor", "clip_kl": "anchor_kl",
-    "cls_all": "cls/fused", "clip_all": "anchor/fused",
+    "cls": "cls",
+    "cls_kl": "cls_kl",
+    "clip": "anchor",
+    "clip_kl": "anchor_kl",
+    "cls_all": "cls/fused",
+    "clip_all": "anchor/fused",
     **{f"cls_{k}": f"cls/{v}" for k, v in LETTER.items() if k != "all"},
     **{f"cls_kl_{k}": f"cls_kl/{v}" for k, v in LETTER.items() if k != "all"},
     **{f"clip_{k}": f"anchor/{v}" for k, v in LETTER.items() if k != "all"},
@@ -24,7 +28,7 @@ TERM_NAMES = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_case(name: str) -> dict[str, Any]:
     return torch.load(GOLDEN / f"{name}.pt", weights_only=True)
 
@@ -45,8 +49,11 @@ def golden_model(case: dict[str, Any]) -> tuple[DualBranchVEGA, AnchorBank]:
 def model_inputs(case: dict[str, Any]) -> dict[str, torch.Tensor]:
     x = case["inputs"]
     return {
-        "text": x["text"], "audio": x["audio"], "visual": x["visual"],
-        "utterance_mask": x["utterance_mask"], "speakers": x["speaker_onehot"].argmax(-1),
+        "text": x["text"],
+        "audio": x["audio"],
+        "visual": x["visual"],
+        "utterance_mask": x["utterance_mask"],
+        "speakers": x["speaker_onehot"].argmax(-1),
     }
 
 

@@ -24,7 +24,9 @@ def test_anchor_alignment_reproduces_golden_fused_term(name: str) -> None:
     sd, x, meta = case["state_dict"], case["inputs"], case["meta"]
     bank = AnchorBank.from_official(case["anchors_official_format"]).double()
     loss_fn = AnchorAlignmentLoss(bank, meta["dims"]["hidden_dim"], class_weights=meta["class_weights"]).double().eval()
-    loss_fn.head.proj.load_state_dict({k.removeprefix("all_clip_proj."): v for k, v in sd.items() if k.startswith("all_clip_proj.")})
+    loss_fn.head.proj.load_state_dict(
+        {k.removeprefix("all_clip_proj."): v for k, v in sd.items() if k.startswith("all_clip_proj.")}
+    )
     out = loss_fn(case["outputs_eval"]["all_transformer_out"], x["labels"], x["utterance_mask"])
     real = x["utterance_mask"].bool()
     torch.testing.assert_close(out.logits[real], case["outputs_eval"]["all_clip_logit"][real], rtol=0, atol=1e-10)
@@ -34,7 +36,9 @@ def test_anchor_alignment_reproduces_golden_fused_term(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", CASES)
-@pytest.mark.parametrize(("branch", "logit", "temp"), [("cls", "logit", "cls_temp"), ("clip", "clip_logit", "clip_temp")])
+@pytest.mark.parametrize(
+    ("branch", "logit", "temp"), [("cls", "logit", "cls_temp"), ("clip", "clip_logit", "clip_temp")]
+)
 def test_self_distillation_reproduces_golden_terms(name: str, branch: str, logit: str, temp: str) -> None:
     case = load_case(name)
     out, lam = case["outputs_eval"], case["meta"]["loss_lambdas"]

@@ -6,8 +6,8 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 
 @contextlib.contextmanager

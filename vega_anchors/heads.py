@@ -72,8 +72,12 @@ class AnchorHead(nn.Module):
     ) -> None:
         super().__init__()
         self.proj = mlp(
-            in_features, anchor_dim, layers=layers, hidden_features=hidden_features,
-            activation=activation, dropout=dropout,
+            in_features,
+            anchor_dim,
+            layers=layers,
+            hidden_features=hidden_features,
+            activation=activation,
+            dropout=dropout,
         )
         self.logit_scale = float(logit_scale)
 

@@ -15,7 +15,6 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import torch
 from torch import Tensor
 
 from ._io import safe_torch_load
@@ -143,7 +142,9 @@ def to_official_state_dict(state_dict: Mapping[str, Tensor], *, max_len: int = 5
     return official
 
 
-def read_official_checkpoint(path_or_state_dict: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Tensor]:
+def read_official_checkpoint(
+    path_or_state_dict: str | os.PathLike[str] | Mapping[str, Any],
+) -> dict[str, Tensor]:
     """An official checkpoint's state dict: from a mapping, or a file read with
     ``torch.load(weights_only=True)`` (plain state dict or ``{"state_dict": ...}``)."""
     data = path_or_state_dict if isinstance(path_or_state_dict, Mapping) else safe_torch_load(path_or_state_dict)
@@ -154,7 +155,9 @@ def read_official_checkpoint(path_or_state_dict: str | os.PathLike[str] | Mappin
     return dict(data)
 
 
-def load_official_state_dict(model: DualBranchVEGA, path_or_state_dict: str | os.PathLike[str] | Mapping[str, Any]) -> None:
+def load_official_state_dict(
+    model: DualBranchVEGA, path_or_state_dict: str | os.PathLike[str] | Mapping[str, Any]
+) -> None:
     """Load official weights into ``model`` strictly: every official key must land and every model
     parameter must be covered (anchor-bank and sampler state excepted)."""
     ours = from_official_state_dict(read_official_checkpoint(path_or_state_dict))

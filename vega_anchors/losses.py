@@ -57,9 +57,7 @@ def check_labels(labels: Tensor, num_classes: int, ignore_index: int = -1) -> No
         )
 
 
-def masked_cross_entropy(
-    logits: Tensor, labels: Tensor, valid: Tensor, class_weights: Tensor | None = None
-) -> Tensor:
+def masked_cross_entropy(logits: Tensor, labels: Tensor, valid: Tensor, class_weights: Tensor | None = None) -> Tensor:
     """Class-weighted CE over valid items, as a weighted mean ``Σ w_y·ce / Σ w_y`` (the paper's).
 
     ``logits [N, C]``, ``labels [N]``, ``valid [N]`` bool. Computed in float32 or wider.
@@ -74,7 +72,11 @@ def masked_cross_entropy(
 
 
 def distillation_kl(
-    student: Tensor, teacher: Tensor, valid: Tensor, temperature: Tensor, reduction: Reduction = "elementwise_mean"
+    student: Tensor,
+    teacher: Tensor,
+    valid: Tensor,
+    temperature: Tensor,
+    reduction: Reduction = "elementwise_mean",
 ) -> Tensor:
     """``KL(softmax(teacher/T) ‖ softmax(student/T)) · T²`` over valid items.
 
@@ -180,8 +182,13 @@ class AnchorAlignmentLoss(nn.Module):
             raise ValueError(f"{len(class_weights)} class weights for {num_classes} anchor classes")
         self.sampler = sampler
         self.head = AnchorHead(
-            in_features, dim, layers=projector_layers, hidden_features=hidden_features,
-            activation=activation, dropout=dropout, logit_scale=logit_scale,
+            in_features,
+            dim,
+            layers=projector_layers,
+            hidden_features=hidden_features,
+            activation=activation,
+            dropout=dropout,
+            logit_scale=logit_scale,
         )
         _class_weight_buffer(self, class_weights)
         self.num_classes = num_classes
@@ -250,12 +257,13 @@ class SelfDistillationLoss(nn.Module):
         """``student_logits, teacher_logits [..., C]``; ``mask [...]`` (1 = real) → scalar."""
         if student_logits.shape != teacher_logits.shape:
             raise ValueError(
-                f"student {tuple(student_logits.shape)} and teacher {tuple(teacher_logits.shape)} logits differ in shape"
+                f"student {tuple(student_logits.shape)} and teacher {tuple(teacher_logits.shape)} logits differ"
             )
         teacher = teacher_logits.detach() if self.detach_teacher else teacher_logits
         items = student_logits.shape[:-1]
         valid = (
             torch.ones(items.numel(), dtype=torch.bool, device=student_logits.device)
-            if mask is None else valid_mask(None, mask, items)
+            if mask is None
+            else valid_mask(None, mask, items)
         )
         return distillation_kl(_flatten(student_logits), _flatten(teacher), valid, self.temperature, self.reduction)

@@ -12,23 +12,42 @@ from vega_anchors import CLASS_WEIGHTS, VEGAConfig
 def test_iemocap_preset_carries_official_hyperparameters() -> None:
     cfg = VEGAConfig.iemocap()
     assert cfg.modalities == {"text": 1024, "audio": 1582, "visual": 342}
-    assert (cfg.hidden_dim, cfg.num_heads, cfg.dropout, cfg.num_classes, cfg.num_speakers) == (768, 4, 0.53, 6, 2)
+    assert (cfg.hidden_dim, cfg.num_heads, cfg.dropout, cfg.num_classes, cfg.num_speakers) == (
+        768,
+        4,
+        0.53,
+        6,
+        2,
+    )
     assert (cfg.anchor_dim, cfg.sampler.p, cfg.logit_scale) == (512, 0.4, 100.0)
-    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.batch_size, cfg.optim.epochs) == (9.839e-5, 0.00997, 9, 400)
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.batch_size, cfg.optim.epochs) == (
+        9.839e-5,
+        0.00997,
+        9,
+        400,
+    )
     assert cfg.class_weights == list(CLASS_WEIGHTS["iemocap"])
     meta = load_case("iemocap_small")["meta"]
     lam = meta["loss_lambdas"]
     assert cfg.loss_weights.family == {
-        "cls": lam["cls_lambda"], "cls_kl": lam["cls_all_cls_kl_lambda"],
-        "anchor": lam["clip_lambda"], "anchor_kl": lam["clip_all_clip_kl_lambda"],
+        "cls": lam["cls_lambda"],
+        "cls_kl": lam["cls_all_cls_kl_lambda"],
+        "anchor": lam["clip_lambda"],
+        "anchor_kl": lam["clip_all_clip_kl_lambda"],
     }
     assert cfg.loss_weights.term("anchor", "fused") == lam["all_clip_lambda"]
     assert cfg.loss_weights.term("cls_kl", "audio") == lam["a_cls_all_cls_kl_lambda"]
     head = meta["head_config"]
     assert (cfg.classifier.layers, cfg.classifier.activation, cfg.classifier.dropout) == (
-        head["outlayer_num"], head["outlayer_activation_fn"], head["outlayer_drop"])
+        head["outlayer_num"],
+        head["outlayer_activation_fn"],
+        head["outlayer_drop"],
+    )
     assert (cfg.projector.layers, cfg.projector.activation, cfg.projector.dropout) == (
-        head["clip_proj_layer_num"], head["clip_proj_activation_fn"], head["clip_proj_drop"])
+        head["clip_proj_layer_num"],
+        head["clip_proj_activation_fn"],
+        head["clip_proj_drop"],
+    )
 
 
 def test_meld_preset() -> None:
@@ -39,8 +58,9 @@ def test_meld_preset() -> None:
 
 def test_from_official_args_maps_every_name() -> None:
     meta = load_case("meld_small")["meta"]
-    cfg = VEGAConfig.from_official_args(**meta["loss_lambdas"], **meta["dims"], **meta["head_config"], n_classes=7,
-                                        clip_loss=False)
+    cfg = VEGAConfig.from_official_args(
+        **meta["loss_lambdas"], **meta["dims"], **meta["head_config"], n_classes=7, clip_loss=False
+    )
     assert cfg.modalities == {"text": 20, "audio": 12, "visual": 8}
     assert (cfg.hidden_dim, cfg.anchor_dim, cfg.num_speakers, cfg.num_classes) == (16, 8, 9, 7)
     assert cfg.class_weights == list(CLASS_WEIGHTS["meld"])  # follows n_classes

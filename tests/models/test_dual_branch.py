@@ -10,8 +10,14 @@ from vega_anchors import AnchorBank, DualBranchVEGA, VEGAConfig
 
 def tiny_config(**overrides) -> VEGAConfig:
     base = dict(
-        modalities={"text": 12, "audio": 10, "visual": 6}, hidden_dim=16, num_heads=2, num_classes=4,
-        num_speakers=3, anchor_dim=8, class_weights=None, max_utterances=64,
+        modalities={"text": 12, "audio": 10, "visual": 6},
+        hidden_dim=16,
+        num_heads=2,
+        num_classes=4,
+        num_speakers=3,
+        anchor_dim=8,
+        class_weights=None,
+        max_utterances=64,
     )
     base.update(overrides)
     return VEGAConfig(**base)
@@ -51,8 +57,10 @@ def test_padding_does_not_change_real_outputs() -> None:
     model = DualBranchVEGA(cfg, tiny_bank()).eval()
     data = batch(cfg, lengths=(4, 2))
     out = model(**data["inputs"])
-    padded = {k: (torch.cat([v, torch.zeros_like(v[:, :3])], 1) if k != "speakers" else torch.cat([v, v[:, :3]], 1))
-              for k, v in data["inputs"].items()}
+    padded = {
+        k: (torch.cat([v, torch.zeros_like(v[:, :3])], 1) if k != "speakers" else torch.cat([v, v[:, :3]], 1))
+        for k, v in data["inputs"].items()
+    }
     out2 = model(**padded)
     mask = data["inputs"]["utterance_mask"]
     torch.testing.assert_close(out2.logits["fused"][:, :4][mask], out.logits["fused"][mask], rtol=1e-5, atol=1e-5)
@@ -83,12 +91,18 @@ def test_backbone_only_model() -> None:
 
 
 def test_loss_switches_and_weights() -> None:
-    cfg = tiny_config(losses={"cls_kl": False, "anchor_kl": False},
-                      loss_weights={"family": {"cls": 2.0, "anchor": 0.5}, "terms": {"cls": {"text": 3.0}}})
+    cfg = tiny_config(
+        losses={"cls_kl": False, "anchor_kl": False},
+        loss_weights={"family": {"cls": 2.0, "anchor": 0.5}, "terms": {"cls": {"text": 3.0}}},
+    )
     model = DualBranchVEGA(cfg, tiny_bank()).eval()
     data = batch(cfg)
     loss = model.compute_loss(model(**data["inputs"]), data["labels"])
-    assert set(loss.terms) == {"cls", "anchor", *(f"{f}/{h}" for f in ("cls", "anchor") for h in ("fused", "text", "audio", "visual"))}
+    assert set(loss.terms) == {
+        "cls",
+        "anchor",
+        *(f"{f}/{h}" for f in ("cls", "anchor") for h in ("fused", "text", "audio", "visual")),
+    }
     torch.testing.assert_close(loss.total, 2.0 * loss.terms["cls"] + 0.5 * loss.terms["anchor"])
     assert "cls/text" in loss.terms
 
@@ -131,8 +145,12 @@ def test_torch_compile_matches_eager() -> None:
     data = batch(cfg)
     # aot_eager: dynamo capture + AOT autograd without inductor codegen (minutes on 2 cores)
     compiled = torch.compile(model, backend="aot_eager")
-    torch.testing.assert_close(compiled(**data["inputs"]).logits["fused"], model(**data["inputs"]).logits["fused"],
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        compiled(**data["inputs"]).logits["fused"],
+        model(**data["inputs"]).logits["fused"],
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
 def test_dropout_and_stochastic_anchors_in_training_only() -> None:
@@ -153,10 +171,22 @@ def test_dropout_and_stochastic_anchors_in_training_only() -> None:
     [
         (lambda d: d["inputs"].pop("audio"), TypeError, "missing \\['audio'\\]"),
         (lambda d: d["inputs"].update(depth=torch.zeros(3, 5, 2)), TypeError, "unexpected \\['depth'\\]"),
-        (lambda d: d["inputs"].update(audio=torch.zeros(3, 5, 13)), ValueError, "audio features have dim 13, config expects 10"),
-        (lambda d: d["inputs"].update(utterance_mask=torch.ones(3, 4)), ValueError, "must be \\[batch=3, utterances=4"),
+        (
+            lambda d: d["inputs"].update(audio=torch.zeros(3, 5, 13)),
+            ValueError,
+            "audio features have dim 13, config expects 10",
+        ),
+        (
+            lambda d: d["inputs"].update(utterance_mask=torch.ones(3, 4)),
+            ValueError,
+            "must be \\[batch=3, utterances=4",
+        ),
         (lambda d: d["inputs"].update(utterance_mask=torch.ones(3)), ValueError, "utterance_mask must be"),
-        (lambda d: d["inputs"]["text"].__setitem__((0, 0, 0), float("nan")), ValueError, "text features contain NaN"),
+        (
+            lambda d: d["inputs"]["text"].__setitem__((0, 0, 0), float("nan")),
+            ValueError,
+            "text features contain NaN",
+        ),
         (lambda d: d["inputs"]["speakers"].__setitem__((0, 0), 7), ValueError, "speaker ids"),
     ],
 )

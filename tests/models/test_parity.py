@@ -6,7 +6,16 @@ import json
 
 import pytest
 import torch
-from golden_cases import CASES, GOLDEN, TERM_NAMES, golden_config, golden_model, load_case, model_inputs, our_output
+from golden_cases import (
+    CASES,
+    GOLDEN,
+    TERM_NAMES,
+    golden_config,
+    golden_model,
+    load_case,
+    model_inputs,
+    our_output,
+)
 
 from vega_anchors import AnchorBank, DualBranchVEGA, VEGAConfig
 from vega_anchors.interop import from_official_state_dict, to_official_state_dict
@@ -71,7 +80,9 @@ def test_official_checkpoint_file_loads_and_reproduces(case: dict, tmp_path) -> 
         assert next(model.parameters()).dtype == torch.float64
         out = model(**model_inputs(case))
         real = case["inputs"]["utterance_mask"].bool()
-        torch.testing.assert_close(out.logits["fused"][real], case["outputs_eval"]["all_logit"][real], rtol=0, atol=1e-9)
+        torch.testing.assert_close(
+            out.logits["fused"][real], case["outputs_eval"]["all_logit"][real], rtol=0, atol=1e-9
+        )
 
 
 def test_state_dict_round_trip_is_a_bijection(case: dict) -> None:

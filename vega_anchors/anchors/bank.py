@@ -89,13 +89,13 @@ class AnchorBank(nn.Module):
             raise ValueError(f"{len(class_names)} class names for {num_classes} classes of exemplars")
         if len(set(class_names)) != len(class_names):
             raise ValueError(f"class names must be unique, got {list(class_names)}")
-        counts = torch.as_tensor(counts, dtype=torch.long)
+        counts = torch.as_tensor(counts, dtype=torch.long, device=exemplars.device)
         if counts.shape != (num_classes,) or bool((counts < 1).any()) or bool((counts > max_count).any()):
             raise ValueError(
                 f"counts must be [classes] with 1 <= count <= {max_count}, got {counts.tolist()}; "
                 "every class needs at least one exemplar"
             )
-        valid = torch.arange(max_count) < counts[:, None]  # [C, K]
+        valid = torch.arange(max_count, device=exemplars.device) < counts[:, None]  # [C, K]
         exemplars = _unit_rows(exemplars)
         exemplars = exemplars * valid[..., None].to(exemplars.dtype)
         if center_means is None:
@@ -157,11 +157,12 @@ class AnchorBank(nn.Module):
         names = list(features)
         tensors = [torch.as_tensor(features[n]) for n in names]
         dims = {t.shape[-1] for t in tensors}
-        for name, t in zip(names, tensors):
+        for name, t in zip(names, tensors, strict=True):
             if t.dim() != 2 or t.shape[0] == 0:
                 raise ValueError(f"class {name!r}: features must be [K>=1, dim], got shape {tuple(t.shape)}")
         if len(dims) != 1:
-            raise ValueError(f"all classes need the same feature dim, got {dict(zip(names, (t.shape[-1] for t in tensors)))}")
+            found = {name: t.shape[-1] for name, t in zip(names, tensors, strict=True)}
+            raise ValueError(f"all classes need the same feature dim, got {found}")
         counts = torch.tensor([t.shape[0] for t in tensors])
         dtype = torch.promote_types(tensors[0].dtype, torch.float32)
         padded = torch.zeros(len(names), int(counts.max()), dims.pop(), dtype=dtype)
@@ -182,10 +183,7 @@ class AnchorBank(nn.Module):
         ``classes`` orders (and may subset) the classes, e.g. ``EMOTION_LABELS["iemocap"]``; by default
         the file's order is kept. The stored ``anchor_center`` rows are used as the center means.
         """
-        if isinstance(path_or_dict, Mapping):
-            data = path_or_dict
-        else:
-            data = safe_torch_load(path_or_dict)
+        data = path_or_dict if isinstance(path_or_dict, Mapping) else safe_torch_load(path_or_dict)
         if not isinstance(data, Mapping) or "anchor_img_dict" not in data:
             found = list(data) if isinstance(data, Mapping) else type(data).__name__
             raise ValueError(
@@ -233,10 +231,12 @@ class AnchorBank(nn.Module):
         feats = torch.as_tensor(encoder(paths))
         if feats.shape[0] != len(paths):
             raise ValueError(f"encoder returned {feats.shape[0]} features for {len(paths)} images")
-        split = torch.split(feats.float() if feats.dtype in (torch.float16, torch.bfloat16) else feats,
-                            [len(groups[n]) for n in names])
+        split = torch.split(
+            feats.float() if feats.dtype in (torch.float16, torch.bfloat16) else feats,
+            [len(groups[n]) for n in names],
+        )
         return cls.from_features(
-            dict(zip(names, split)),
+            dict(zip(names, split, strict=True)),
             encoder_name=getattr(encoder, "model_name", None),
             pretrained=getattr(encoder, "pretrained", None),
         )
@@ -303,4 +303,3 @@ class AnchorBank(nn.Module):
                 for i, name in enumerate(self.class_names)
             },
         }
-

@@ -17,11 +17,26 @@ FUSED = "fused"
 
 # The IEMOCAP loss weights (λ) of the official configuration. The per-term weights multiply each
 # CE/KL term; the family weights multiply each family's sum (see VEGALoss / docs/model.md).
-_IEMOCAP_FAMILY = {"cls": 0.952145912451511, "cls_kl": 0.34682017654570013, "anchor": 0.46216, "anchor_kl": 0.4868}
+_IEMOCAP_FAMILY = {
+    "cls": 0.952145912451511,
+    "cls_kl": 0.34682017654570013,
+    "anchor": 0.46216,
+    "anchor_kl": 0.4868,
+}
 _IEMOCAP_TERMS = {
-    "cls": {"fused": 0.7666280675458248, "text": 0.5132246022346865, "audio": 0.353586961732085, "visual": 0.7752948515843562},
+    "cls": {
+        "fused": 0.7666280675458248,
+        "text": 0.5132246022346865,
+        "audio": 0.353586961732085,
+        "visual": 0.7752948515843562,
+    },
     "cls_kl": {"text": 0.3890408530969896, "audio": 0.6867174752097939, "visual": 0.7814637321138567},
-    "anchor": {"fused": 0.5279318174861871, "text": 0.16915412370438695, "audio": 0.30204579599936027, "visual": 0.22488632753078353},
+    "anchor": {
+        "fused": 0.5279318174861871,
+        "text": 0.16915412370438695,
+        "audio": 0.30204579599936027,
+        "visual": 0.22488632753078353,
+    },
     "anchor_kl": {"text": 0.9357852654818557, "audio": 0.27293, "visual": 0.71586},
 }
 
@@ -61,7 +76,9 @@ class LossWeights(_Model):
     """λ per loss family and per term. ``terms[family][head]`` with heads = modalities + ``"fused"``;
     a missing entry weighs 1.0. KL terms exist for unimodal heads only (the fused head teaches)."""
 
-    family: dict[str, float] = Field(default_factory=lambda: dict.fromkeys(("cls", "cls_kl", "anchor", "anchor_kl"), 1.0))
+    family: dict[str, float] = Field(
+        default_factory=lambda: dict.fromkeys(("cls", "cls_kl", "anchor", "anchor_kl"), 1.0)
+    )
     terms: dict[str, dict[str, float]] = Field(default_factory=dict)
 
     @field_validator("family", "terms")
@@ -114,7 +131,9 @@ class VEGAConfig(_Model):
         description="default: the official IEMOCAP λs for the heads this config has (others weigh 1.0)",
     )
     feature_mask_prob: float = Field(
-        0.1, ge=0.0, lt=1.0,
+        0.1,
+        ge=0.0,
+        lt=1.0,
         description="training augmentation: each feature dim of each dialogue/modality zeroed with this probability",
     )
     optim: OptimConfig = Field(default_factory=OptimConfig)
@@ -151,7 +170,9 @@ class VEGAConfig(_Model):
         for family, terms in self.loss_weights.terms.items():
             unknown = set(terms) - heads
             if unknown:
-                raise ValueError(f"loss_weights.terms[{family!r}] names unknown heads {sorted(unknown)}; heads are {sorted(heads)}")
+                raise ValueError(
+                    f"loss_weights.terms[{family!r}] names unknown heads {sorted(unknown)}; heads are {sorted(heads)}"
+                )
         return self
 
     @property
@@ -189,20 +210,40 @@ class VEGAConfig(_Model):
         cfg = cls.iemocap().model_dump()
         mods = dict(cfg["modalities"])
         simple = {
-            "hidden_dim": "hidden_dim", "n_head": "num_heads", "n_classes": "num_classes",
-            "n_speakers": "num_speakers", "clip_dim": "anchor_dim", "dropout": "dropout",
+            "hidden_dim": "hidden_dim",
+            "n_head": "num_heads",
+            "n_classes": "num_classes",
+            "n_speakers": "num_speakers",
+            "clip_dim": "anchor_dim",
+            "dropout": "dropout",
         }
         heads = {
-            "outlayer_num": ("classifier", "layers"), "outlayer_activation_fn": ("classifier", "activation"),
-            "outlayer_drop": ("classifier", "dropout"), "clip_proj_layer_num": ("projector", "layers"),
-            "clip_proj_activation_fn": ("projector", "activation"), "clip_proj_drop": ("projector", "dropout"),
+            "outlayer_num": ("classifier", "layers"),
+            "outlayer_activation_fn": ("classifier", "activation"),
+            "outlayer_drop": ("classifier", "dropout"),
+            "clip_proj_layer_num": ("projector", "layers"),
+            "clip_proj_activation_fn": ("projector", "activation"),
+            "clip_proj_drop": ("projector", "dropout"),
         }
-        family = {"cls_lambda": "cls", "cls_all_cls_kl_lambda": "cls_kl", "clip_lambda": "anchor",
-                  "clip_all_clip_kl_lambda": "anchor_kl"}
-        switches = {"cls_loss": "cls", "cls_all_cls_kl_loss": "cls_kl", "clip_loss": "anchor",
-                    "clip_all_clip_kl_loss": "anchor_kl"}
-        optim = {"lr": "lr", "l2": "weight_decay", "weight_decay": "weight_decay", "batch_size": "batch_size",
-                 "epochs": "epochs"}
+        family = {
+            "cls_lambda": "cls",
+            "cls_all_cls_kl_lambda": "cls_kl",
+            "clip_lambda": "anchor",
+            "clip_all_clip_kl_lambda": "anchor_kl",
+        }
+        switches = {
+            "cls_loss": "cls",
+            "cls_all_cls_kl_loss": "cls_kl",
+            "clip_loss": "anchor",
+            "clip_all_clip_kl_loss": "anchor_kl",
+        }
+        optim = {
+            "lr": "lr",
+            "l2": "weight_decay",
+            "weight_decay": "weight_decay",
+            "batch_size": "batch_size",
+            "epochs": "epochs",
+        }
         unknown = []
         for key, value in kwargs.items():
             if key in ("text_dim", "audio_dim", "visual_dim"):
@@ -228,7 +269,11 @@ class VEGAConfig(_Model):
         if unknown:
             raise ValueError(f"unknown official arguments {sorted(unknown)}; pass only model/loss arguments")
         cfg["modalities"] = mods
-        if "n_classes" in kwargs and cfg["class_weights"] is not None and len(cfg["class_weights"]) != cfg["num_classes"]:
+        if (
+            "n_classes" in kwargs
+            and cfg["class_weights"] is not None
+            and len(cfg["class_weights"]) != cfg["num_classes"]
+        ):
             known = {len(w): list(w) for w in CLASS_WEIGHTS.values()}
             cfg["class_weights"] = known.get(cfg["num_classes"])
         return cls(**cfg)
@@ -259,6 +304,6 @@ def _official_term(key: str) -> tuple[str, str] | None:
             letter = name[: -len(suffix)]
             return (fam, _MODALITY_LETTERS[letter]) if letter in _MODALITY_LETTERS else None
     if name.startswith("cls_"):
-        letter = name[len("cls_"):]
+        letter = name[len("cls_") :]
         return ("cls", _MODALITY_LETTERS[letter]) if letter in _MODALITY_LETTERS else None
     return None

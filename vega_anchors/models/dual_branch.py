@@ -88,30 +88,41 @@ class DualBranchVEGA(nn.Module):
         self.input_proj = nn.ModuleDict({m: nn.Linear(d, h, bias=False) for m, d in config.modalities.items()})
         self.speaker_embedding = nn.Embedding(config.num_speakers + 1, h, padding_idx=config.num_speakers)
         self.register_buffer("positions", sinusoidal_positions(config.max_utterances, h), persistent=False)
-        self.encoders = nn.ModuleDict({
-            f"{src}_to_{tgt}": CrossModalBlock(h, config.num_heads, config.dropout, self_attention=src == tgt)
-            for tgt in mods for src in self.sources(tgt)
-        })
+        self.encoders = nn.ModuleDict(
+            {
+                f"{src}_to_{tgt}": CrossModalBlock(h, config.num_heads, config.dropout, self_attention=src == tgt)
+                for tgt in mods
+                for src in self.sources(tgt)
+            }
+        )
         self.reduce = nn.ModuleDict({m: nn.Linear(len(mods) * h, h) for m in mods})
         self.fusion = GatedFusion(h)
         heads = [*mods, FUSED]
         cls_cfg, proj_cfg = config.classifier, config.projector
-        self.classifiers = nn.ModuleDict({
-            m: mlp(h, c, layers=cls_cfg.layers, activation=cls_cfg.activation, dropout=cls_cfg.dropout) for m in heads
-        })
-        self.cls_distill = nn.ModuleDict({
-            m: SelfDistillationLoss(config.init_temperature, reduction=config.kl_reduction) for m in mods
-        })
+        self.classifiers = nn.ModuleDict(
+            {m: mlp(h, c, layers=cls_cfg.layers, activation=cls_cfg.activation, dropout=cls_cfg.dropout) for m in heads}
+        )
+        self.cls_distill = nn.ModuleDict(
+            {m: SelfDistillationLoss(config.init_temperature, reduction=config.kl_reduction) for m in mods}
+        )
         self.bank = anchors
         if anchors is not None:
-            self.anchor_heads = nn.ModuleDict({
-                m: AnchorHead(h, config.anchor_dim, layers=proj_cfg.layers, activation=proj_cfg.activation,
-                              dropout=proj_cfg.dropout, logit_scale=config.logit_scale)
-                for m in heads
-            })
-            self.anchor_distill = nn.ModuleDict({
-                m: SelfDistillationLoss(config.init_temperature, reduction=config.kl_reduction) for m in mods
-            })
+            self.anchor_heads = nn.ModuleDict(
+                {
+                    m: AnchorHead(
+                        h,
+                        config.anchor_dim,
+                        layers=proj_cfg.layers,
+                        activation=proj_cfg.activation,
+                        dropout=proj_cfg.dropout,
+                        logit_scale=config.logit_scale,
+                    )
+                    for m in heads
+                }
+            )
+            self.anchor_distill = nn.ModuleDict(
+                {m: SelfDistillationLoss(config.init_temperature, reduction=config.kl_reduction) for m in mods}
+            )
             s = config.sampler
             self.sampler = StochasticAnchorSampler(s.p, s.mode, seed=s.seed)
         # Mixes the two fused distributions for `average_prob`; never in the loss, so a buffer.
@@ -139,8 +150,10 @@ class DualBranchVEGA(nn.Module):
             )
         if utterance_mask.dim() != 2:
             raise ValueError(f"utterance_mask must be [batch, utterances], got shape {tuple(utterance_mask.shape)}")
-        if utterance_mask.dtype.is_floating_point and self.validate_inputs and bool(
-            ((utterance_mask != 0) & (utterance_mask != 1)).any()
+        if (
+            utterance_mask.dtype.is_floating_point
+            and self.validate_inputs
+            and bool(((utterance_mask != 0) & (utterance_mask != 1)).any())
         ):
             raise ValueError("utterance_mask must hold only 0/1 (or be bool)")
         b, t = utterance_mask.shape
@@ -160,9 +173,13 @@ class DualBranchVEGA(nn.Module):
             if speakers.dim() == 2:
                 ids = speakers[utterance_mask.bool()]
                 if ids.numel() and bool(((ids < 0) | (ids >= cfg.num_speakers)).any()):
-                    raise ValueError(f"speaker ids must be in [0, {cfg.num_speakers}), got {sorted(set(ids.tolist()))[:10]}")
+                    raise ValueError(
+                        f"speaker ids must be in [0, {cfg.num_speakers}), got {sorted(set(ids.tolist()))[:10]}"
+                    )
 
-    def encode(self, features: Mapping[str, Tensor], utterance_mask: Tensor, speakers: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+    def encode(
+        self, features: Mapping[str, Tensor], utterance_mask: Tensor, speakers: Tensor
+    ) -> tuple[dict[str, Tensor], Tensor]:
         """The backbone: ``features`` (modality → ``[B, T, D_m]``) → (per-modality ``[B, T, H]``, fused)."""
         mask = utterance_mask.bool()
         if speakers.dim() == 3:
@@ -182,10 +199,12 @@ class DualBranchVEGA(nn.Module):
                 x = x * keep.to(x.dtype)
             h[m] = self.input_proj[m](x.to(proj_dtype))
         hidden = {
-            tgt: self.reduce[tgt](torch.cat(
-                [self.encoders[f"{src}_to_{tgt}"](h[tgt], h[src], context, key_bias) for src in self.sources(tgt)],
-                dim=-1,
-            ))
+            tgt: self.reduce[tgt](
+                torch.cat(
+                    [self.encoders[f"{src}_to_{tgt}"](h[tgt], h[src], context, key_bias) for src in self.sources(tgt)],
+                    dim=-1,
+                )
+            )
             for tgt in self.config.modality_names
         }
         return hidden, self.fusion(list(hidden.values()))
@@ -229,8 +248,11 @@ class DualBranchVEGA(nn.Module):
             anchors = torch.nn.functional.normalize(anchors, dim=-1)
         per_item = anchors.dim() == 3
         out.anchor_logits = {
-            m: (self.anchor_heads[m](x.reshape(b * t, -1), anchors).reshape(b, t, -1) if per_item
-                else self.anchor_heads[m](x, anchors))
+            m: (
+                self.anchor_heads[m](x.reshape(b * t, -1), anchors).reshape(b, t, -1)
+                if per_item
+                else self.anchor_heads[m](x, anchors)
+            )
             for m, x in heads.items()
         }
         out.anchor_temperatures = {m: d.temperature for m, d in self.anchor_distill.items()}
@@ -238,9 +260,7 @@ class DualBranchVEGA(nn.Module):
         p_anchor = torch.softmax(out.anchor_logits[FUSED], -1)
         gate = torch.sigmoid(self.prob_gate_logit).to(p_cls.dtype)
         out.average_prob = gate * p_cls + (1 - gate) * p_anchor
-        out.max_prob = torch.where(
-            (p_cls.amax(-1) >= p_anchor.amax(-1))[..., None], p_cls, p_anchor
-        )
+        out.max_prob = torch.where((p_cls.amax(-1) >= p_anchor.amax(-1))[..., None], p_cls, p_anchor)
         return out
 
     # ------------------------------------------------------------------ loss and inference
