@@ -39,12 +39,26 @@ def valid_mask(labels: Tensor | None, mask: Tensor | None, shape: torch.Size, ig
     return valid
 
 
-def weighted_mean(values: Tensor, weights: Tensor) -> Tensor:
+def _world_size() -> int:
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def weighted_mean(values: Tensor, weights: Tensor, *, across_ranks: bool = False) -> Tensor:
     """``Σ w·v / Σ w``, with masked-out (``w == 0``) values never touching the result (NaN-safe),
-    and an exact zero that stays attached to the graph when ``Σ w == 0``."""
+    and an exact zero that stays attached to the graph when ``Σ w == 0``.
+
+    With ``across_ranks`` (under ``torch.distributed``), ``Σ w`` is summed over all ranks and the
+    result scaled by the world size, so that DDP's gradient *average* equals the gradient of the
+    weighted mean over the global batch (ranks may hold different numbers of utterances).
+    """
     values = torch.where(weights > 0, values, torch.zeros_like(values))
     total = weights.sum()
-    return (values * weights).sum() / torch.where(total > 0, total, torch.ones_like(total))
+    world = _world_size() if across_ranks else 1
+    if world > 1:
+        total = total.detach().clone()
+        torch.distributed.all_reduce(total)
+    return (values * weights).sum() * world / torch.where(total > 0, total, torch.ones_like(total))
 
 
 def check_labels(labels: Tensor, num_classes: int, ignore_index: int = -1) -> None:
@@ -57,10 +71,18 @@ def check_labels(labels: Tensor, num_classes: int, ignore_index: int = -1) -> No
         )
 
 
-def masked_cross_entropy(logits: Tensor, labels: Tensor, valid: Tensor, class_weights: Tensor | None = None) -> Tensor:
+def masked_cross_entropy(
+    logits: Tensor,
+    labels: Tensor,
+    valid: Tensor,
+    class_weights: Tensor | None = None,
+    *,
+    across_ranks: bool = False,
+) -> Tensor:
     """Class-weighted CE over valid items, as a weighted mean ``Σ w_y·ce / Σ w_y`` (the paper's).
 
     ``logits [N, C]``, ``labels [N]``, ``valid [N]`` bool. Computed in float32 or wider.
+    ``across_ranks``: normalise over the global batch under DDP (see :func:`weighted_mean`).
     """
     logits = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
     target = torch.where(valid, labels, torch.zeros_like(labels))
@@ -68,7 +90,7 @@ def masked_cross_entropy(logits: Tensor, labels: Tensor, valid: Tensor, class_we
     w = valid.to(ce.dtype)
     if class_weights is not None:
         w = w * class_weights.to(ce.dtype)[target]
-    return weighted_mean(ce, w)
+    return weighted_mean(ce, w, across_ranks=across_ranks)
 
 
 def distillation_kl(
@@ -77,6 +99,8 @@ def distillation_kl(
     valid: Tensor,
     temperature: Tensor,
     reduction: Reduction = "elementwise_mean",
+    *,
+    across_ranks: bool = False,
 ) -> Tensor:
     """``KL(softmax(teacher/T) ‖ softmax(student/T)) · T²`` over valid items.
 
@@ -93,7 +117,7 @@ def distillation_kl(
         kl = kl / student.shape[-1]
     elif reduction != "batchmean":
         raise ValueError(f"reduction must be 'elementwise_mean' or 'batchmean', got {reduction!r}")
-    return weighted_mean(kl, valid.to(kl.dtype)) * t * t
+    return weighted_mean(kl, valid.to(kl.dtype), across_ranks=across_ranks) * t * t
 
 
 def _flatten(x: Tensor) -> Tensor:

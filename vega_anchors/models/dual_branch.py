@@ -264,14 +264,28 @@ class DualBranchVEGA(nn.Module):
         return out
 
     # ------------------------------------------------------------------ loss and inference
-    def compute_loss(self, output: VEGAOutput, labels: Tensor, utterance_mask: Tensor | None = None) -> VEGALoss:
+    def compute_loss(
+        self,
+        output: VEGAOutput,
+        labels: Tensor,
+        utterance_mask: Tensor | None = None,
+        *,
+        across_ranks: bool | None = None,
+    ) -> VEGALoss:
         """The official training objective.
 
         ``total = Σ_family λ_family · Σ_head λ_term · term`` over the enabled families: class-weighted
         CE of every classifier (``cls``), KL(fused → each modality) on classifier logits (``cls_kl``),
         CE of every anchor head (``anchor``), KL(fused → each modality) on anchor logits (``anchor_kl``).
         ``labels [B, T]`` with -1 at padding; ``utterance_mask [B, T]`` (optional, 1 = real).
+
+        ``across_ranks`` (default: on in training mode under ``torch.distributed``) normalises every
+        mean over the *global* batch, so DDP's averaged gradients equal a single-process step on the
+        whole batch. Each rank's reported values are then its share × world size.
         """
+        if across_ranks is None:
+            dist = torch.distributed
+            across_ranks = self.training and dist.is_available() and dist.is_initialized()
         cfg = self.config
         check_labels(labels, cfg.num_classes)
         valid = valid_mask(labels, utterance_mask, labels.shape)
@@ -295,12 +309,17 @@ class DualBranchVEGA(nn.Module):
 
         def ce(logits: dict[str, Tensor]) -> dict[str, Tensor]:
             order = [FUSED, *cfg.modality_names]
-            return {m: masked_cross_entropy(flat(logits[m]), target, valid, self.class_weights) for m in order}
+            return {
+                m: masked_cross_entropy(flat(logits[m]), target, valid, self.class_weights, across_ranks=across_ranks)
+                for m in order
+            }
 
         def kl(logits: dict[str, Tensor], temps: nn.ModuleDict) -> dict[str, Tensor]:
             teacher = flat(logits[FUSED])
             return {
-                m: distillation_kl(flat(logits[m]), teacher, valid, temps[m].temperature, cfg.kl_reduction)
+                m: distillation_kl(
+                    flat(logits[m]), teacher, valid, temps[m].temperature, cfg.kl_reduction, across_ranks=across_ranks
+                )
                 for m in cfg.modality_names
             }
 
