@@ -323,9 +323,15 @@ def fit(
         del range_dialogues
         bar = _progress(batches, enabled=cfg.progress and rank == 0, desc=f"epoch {epoch + 1}/{cfg.epochs}")
         for batch in bar:
+            real = True
             if world > 1:
                 keep = _shard(list(range(batch.batch_size)), rank, world)
-                batch = collate_dialogues([_dialogue_of(batch, i) for i in keep])
+                # A batch smaller than the world leaves some ranks without a dialogue; they still
+                # join DDP's gradient all-reduce with an unlabelled placeholder (zero loss and
+                # gradients; compute_loss normalises over the global batch, so the result is exact).
+                real = bool(keep)
+                parts = [_dialogue_of(batch, i) for i in keep] or [_unlabelled(_dialogue_of(batch, 0))]
+                batch = collate_dialogues(parts)
             batch = batch.to(device, non_blocking=True)
             with _autocast(device, cfg.precision):
                 out = ddp(**batch.model_inputs())
@@ -338,12 +344,14 @@ def fit(
             scaler.step(optimizer)
             scaler.update()
             steps += 1
-            utterances += batch.num_utterances
+            utterances += batch.num_utterances if real else 0
             for name, value in {"total": loss.total, **loss.terms}.items():
                 if "/" not in name:
                     totals[name] = totals.get(name, 0.0) + float(value.detach())
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{totals['total'] / steps:.4f}")
+        if world > 1:
+            totals, utterances = _reduce_epoch_totals(totals, utterances, world, device)
         if scheduler is not None:
             scheduler.step()
         seconds = time.perf_counter() - t0
@@ -364,7 +372,7 @@ def fit(
             f"{selected_on}_accuracy": evaluation.metrics.accuracy,
             "lr": optimizer.param_groups[0]["lr"],
             "seconds": seconds,
-            "utterances_per_s": utterances * world / seconds if seconds > 0 else None,
+            "utterances_per_s": utterances / seconds if seconds > 0 else None,
         }
         improved = score > best_score
         if improved:
@@ -432,6 +440,31 @@ def _dialogue_of(batch: DialogueBatch, i: int) -> Dialogue:
         features={m: x[i, :n] for m, x in batch.features.items()},
         speakers=batch.speakers[i, :n],
         labels=batch.labels[i, :n],
+    )
+
+
+def _reduce_epoch_totals(
+    totals: dict[str, float], utterances: int, world: int, device: torch.device
+) -> tuple[dict[str, float], int]:
+    """Sum an epoch's loss totals and utterance count over ranks (identical on every rank afterwards).
+
+    Under DDP each rank's loss is its share of the global batch × world size, so the mean over ranks
+    is the loss of the global batch: the history then matches a single-process run.
+    """
+    names = sorted(totals)
+    packed = torch.tensor([totals[n] for n in names] + [float(utterances)], dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(packed)
+    values = packed.tolist()
+    return {n: v / world for n, v in zip(names, values, strict=False)}, round(values[-1])
+
+
+def _unlabelled(dialogue: Dialogue) -> Dialogue:
+    """``dialogue`` with every label -1: it runs through the model but adds nothing to the loss."""
+    return Dialogue(
+        id=dialogue.id,
+        features=dialogue.features,
+        speakers=dialogue.speakers,
+        labels=torch.full_like(dialogue.labels, -1),
     )
 
 

@@ -215,6 +215,7 @@ class AnchorBank(nn.Module):
         classes: Sequence[str] | None = None,
         *,
         skip_unreadable: bool = False,
+        distributed: bool = False,
     ) -> AnchorBank:
         """Encode one sub-folder of face images per class (``root/anger/*.jpg`` ...).
 
@@ -222,13 +223,23 @@ class AnchorBank(nn.Module):
         (``angry`` → ``anger``, ``happiness`` → ``happy``, ``sadness`` → ``sad``). ``encoder`` is an
         :class:`~vega_anchors.anchors.encoder.OpenCLIPImageEncoder` or any callable
         ``images -> [N, D]``. Features are L2-normalised; centers are their per-class means.
+
+        With ``distributed=True`` under ``torch.distributed``, each rank encodes every ``world``-th
+        image and the features are gathered (:func:`~vega_anchors.distributed.shard_encode`): every
+        rank gets the same bank as a single process would. Without an initialised process group it
+        changes nothing.
         """
         from .folder import find_class_images
 
         groups = find_class_images(root, classes, skip_unreadable=skip_unreadable)
         names = list(groups)
         paths = [p for n in names for p in groups[n]]
-        feats = torch.as_tensor(encoder(paths))
+        if distributed:
+            from ..distributed import shard_encode
+
+            feats = shard_encode(encoder, paths)
+        else:
+            feats = torch.as_tensor(encoder(paths))
         if feats.shape[0] != len(paths):
             raise ValueError(f"encoder returned {feats.shape[0]} features for {len(paths)} images")
         split = torch.split(

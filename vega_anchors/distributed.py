@@ -1,0 +1,100 @@
+"""Multi-process helpers: split anchor encoding across ranks and gather the features in order.
+
+Everything here is the identity outside ``torch.distributed`` (or with one process), so code that
+calls it runs unchanged on a laptop and under ``torchrun``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["is_distributed", "rank_and_world", "shard_encode"]
+
+logger = logging.getLogger(__name__)
+
+
+def is_distributed() -> bool:
+    """``True`` when ``torch.distributed`` is initialised with more than one process."""
+    dist = torch.distributed
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank_and_world() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process; ``(0, 1)`` outside ``torch.distributed``."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _signature(images: Sequence[Any]) -> str:
+    """A digest of the image list, so ranks can check they were given the same one."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    for item in images:
+        name = os.fspath(item) if isinstance(item, str | os.PathLike) else f"<{type(item).__name__}>"
+        digest.update(str(name).encode("utf-8", "surrogatepass") + b"\0")
+    return f"{len(images)}:{digest.hexdigest()}"
+
+
+def shard_encode(encoder: Callable[[Sequence[Any]], Tensor], images: Sequence[Any]) -> Tensor:
+    """Encode ``images`` with every rank doing a share: rank ``r`` encodes ``images[r::world]``.
+
+    The features of all ranks are gathered (``all_gather_object``, on CPU) and put back in the order
+    of ``images``, so every rank returns the same ``[N, dim]`` tensor that ``encoder(images)`` would
+    give in one process. Every rank must call this with the same ``images`` (checked). Outside
+    ``torch.distributed`` this is ``encoder(images)``.
+
+    Args:
+        encoder: ``images -> [n, dim]`` (e.g. an :class:`~vega_anchors.anchors.encoder.OpenCLIPImageEncoder`).
+        images: image paths or PIL images, the same list on every rank.
+
+    Returns:
+        ``[len(images), dim]`` features (on CPU when distributed; the encoder's dtype).
+
+    Raises:
+        ValueError: the ranks hold different image lists, or an encoder returned the wrong number of
+            rows. If the encoder raises on one rank, every rank raises (no rank is left waiting).
+    """
+    images = list(images)
+    rank, world = rank_and_world()
+    if world == 1:
+        return torch.as_tensor(encoder(images))
+    mine = images[rank::world]
+    result: Tensor | None = None
+    error: str | None = None
+    try:
+        if mine:
+            result = torch.as_tensor(encoder(mine)).detach().cpu()
+            if result.dim() != 2 or result.shape[0] != len(mine):
+                raise ValueError(
+                    f"encoder returned features of shape {tuple(result.shape)} for {len(mine)} images"
+                )
+    except Exception as err:  # reported on every rank below, so no rank waits forever
+        error = f"{type(err).__name__}: {err}"
+    gathered: list[Any] = [None] * world
+    torch.distributed.all_gather_object(gathered, (_signature(images), result, error))
+    signatures = {sig for sig, _, _ in gathered}
+    if len(signatures) > 1:
+        raise ValueError(f"shard_encode: ranks were given different image lists ({sorted(signatures)})")
+    errors = [f"rank {r}: {err}" for r, (_, _, err) in enumerate(gathered) if err is not None]
+    if errors:
+        raise ValueError("encoding failed on " + "; ".join(errors))
+    parts = [(r, feats) for r, (_, feats, _) in enumerate(gathered) if feats is not None]
+    if not parts:
+        raise ValueError("shard_encode needs at least one image")
+    first = parts[0][1]
+    dims = {feats.shape[-1] for _, feats in parts}
+    if len(dims) > 1:
+        raise ValueError(f"ranks returned features of different dims: {sorted(dims)}")
+    out = torch.empty(len(images), first.shape[-1], dtype=first.dtype)
+    for r, feats in parts:
+        out[r::world] = feats.to(first.dtype)
+    logger.debug("rank %d encoded %d of %d images", rank, len(mine), len(images))
+    return out
