@@ -33,17 +33,31 @@ from vega_anchors.training import TrainConfig, evaluate, fit, init_distributed
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     data = p.add_argument_group("data and anchors (all optional: without them the demo is synthetic)")
-    data.add_argument("--features", type=Path, help="official feature pickle (VEGA 7-tuple, DialogueRNN 9-tuple, "
-                      "SDT 12-tuple); a plain pickle: open only files you trust")
+    data.add_argument(
+        "--features",
+        type=Path,
+        help="official feature pickle (VEGA 7-tuple, DialogueRNN 9-tuple, "
+        "SDT 12-tuple); a plain pickle: open only files you trust",
+    )
     data.add_argument("--dataset", choices=["iemocap", "meld"], help="override the dataset detected from --features")
-    data.add_argument("--anchors", type=Path, help="official anchor cache (35_anchor.pt) or a bank saved by "
-                      "AnchorBank.save (.safetensors)")
+    data.add_argument(
+        "--anchors",
+        type=Path,
+        help="official anchor cache (35_anchor.pt) or a bank saved by AnchorBank.save (.safetensors)",
+    )
     data.add_argument("--anchor-images", type=Path, help="folder with one sub-folder of face images per emotion")
-    data.add_argument("--clip-model", default="ViT-B-32-quickgelu", help="open_clip model for --anchor-images "
-                      "(paper: ViT-B-32-quickgelu)")
+    data.add_argument(
+        "--clip-model",
+        default="ViT-B-32-quickgelu",
+        help="open_clip model for --anchor-images (paper: ViT-B-32-quickgelu)",
+    )
     data.add_argument("--pretrained", default="openai", help="open_clip tag or local checkpoint for --clip-model")
-    data.add_argument("--checkpoint", type=Path, help="evaluate this official checkpoint (IEMOCAP.pth) on the test "
-                      "split instead of training; needs --features and anchors")
+    data.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="evaluate this official checkpoint (IEMOCAP.pth) on the test "
+        "split instead of training; needs --features and anchors",
+    )
     train = p.add_argument_group("training (defaults: the official recipe with real data, a fast one when synthetic)")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
@@ -52,8 +66,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--patience", type=int, help="early stopping patience in epochs")
     train.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     train.add_argument("--bucket", action="store_true", help="length-bucketed batches (less padding)")
-    train.add_argument("--select-on-test-paper-protocol", action="store_true",
-                       help="pick the best epoch by TEST F1 like the official code (optimistic; paper reproduction)")
+    train.add_argument(
+        "--select-on-test-paper-protocol",
+        action="store_true",
+        help="pick the best epoch by TEST F1 like the official code (optimistic; paper reproduction)",
+    )
     train.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out-dir", type=Path, help="write checkpoints (last.pt, best.pt) and metrics.json here")
@@ -102,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         config = VEGAConfig.iemocap(
             modalities=data.modality_dims, hidden_dim=args.hidden_dim or 64, dropout=0.1, anchor_dim=bank.dim
         )
-        train_cfg = TrainConfig(epochs=args.epochs or 12, batch_size=args.batch_size or 9, lr=args.lr or 2e-3,
-                                patience=args.patience or 30)
+        train_cfg = TrainConfig(
+            epochs=args.epochs or 12, batch_size=args.batch_size or 9, lr=args.lr or 2e-3, patience=args.patience or 30
+        )
     else:
         if args.anchors is None and args.anchor_images is None:
             raise SystemExit("give --anchors 35_anchor.pt or --anchor-images DIR with --features")
@@ -116,43 +134,81 @@ def main(argv: list[str] | None = None) -> int:
             overrides["hidden_dim"] = args.hidden_dim
         config = preset(**overrides)
         o = config.optim
-        train_cfg = TrainConfig(epochs=args.epochs or o.epochs, batch_size=args.batch_size or o.batch_size,
-                                lr=args.lr or o.lr, weight_decay=o.weight_decay, patience=args.patience or o.patience)
-        note = f"REAL DATA: {args.features} ({data.layout} layout, {dataset}); anchors: {args.anchors or args.anchor_images}"
-    train_cfg = train_cfg.model_copy(update={
-        "precision": args.precision, "bucket_by_length": args.bucket, "seed": args.seed, "device": args.device,
-        "select_on_test_paper_protocol": args.select_on_test_paper_protocol, "progress": not args.no_progress,
-        "checkpoint_dir": str(args.out_dir) if args.out_dir else None,
-        "log_path": str(args.out_dir / "metrics.json") if args.out_dir else None,
-    })
+        train_cfg = TrainConfig(
+            epochs=args.epochs or o.epochs,
+            batch_size=args.batch_size or o.batch_size,
+            lr=args.lr or o.lr,
+            weight_decay=o.weight_decay,
+            patience=args.patience or o.patience,
+        )
+        anchor_source = args.anchors or args.anchor_images
+        note = f"REAL DATA: {args.features} ({data.layout} layout, {dataset}); anchors: {anchor_source}"
+    train_cfg = train_cfg.model_copy(
+        update={
+            "precision": args.precision,
+            "bucket_by_length": args.bucket,
+            "seed": args.seed,
+            "device": args.device,
+            "select_on_test_paper_protocol": args.select_on_test_paper_protocol,
+            "progress": not args.no_progress,
+            "checkpoint_dir": str(args.out_dir) if args.out_dir else None,
+            "log_path": str(args.out_dir / "metrics.json") if args.out_dir else None,
+        }
+    )
     log.info(note)
     log.info(data.summary())
 
     if args.checkpoint is not None:
         model = DualBranchVEGA.from_official(args.checkpoint, config, bank).float()
-        result = evaluate(model, data.test, batch_size=train_cfg.batch_size, device=args.device,
-                          class_names=data.label_names)
-        log.info("official checkpoint %s on the test split: weighted F1 %.4f, accuracy %.4f",
-                 args.checkpoint, result.metrics.weighted_f1, result.metrics.accuracy)
+        result = evaluate(
+            model, data.test, batch_size=train_cfg.batch_size, device=args.device, class_names=data.label_names
+        )
+        log.info(
+            "official checkpoint %s on the test split: weighted F1 %.4f, accuracy %.4f",
+            args.checkpoint,
+            result.metrics.weighted_f1,
+            result.metrics.accuracy,
+        )
         log.info("\n%s", result.metrics.report())
         return 0
 
     torch.manual_seed(args.seed)
     model = DualBranchVEGA(config, bank)
-    log.info("model: %.2fM parameters, modalities %s, hidden %d; training %d epochs on %d dialogues (world size %d)",
-             sum(p.numel() for p in model.parameters()) / 1e6, config.modality_names, config.hidden_dim,
-             train_cfg.epochs, len(data.train), world)
-    result = fit(model, data.train, val=data.dev or None, test=data.test, config=train_cfg,
-                 class_names=data.label_names, resume_from=args.resume)
+    log.info(
+        "model: %.2fM parameters, modalities %s, hidden %d; training %d epochs on %d dialogues (world size %d)",
+        sum(p.numel() for p in model.parameters()) / 1e6,
+        config.modality_names,
+        config.hidden_dim,
+        train_cfg.epochs,
+        len(data.train),
+        world,
+    )
+    result = fit(
+        model,
+        data.train,
+        val=data.dev or None,
+        test=data.test,
+        config=train_cfg,
+        class_names=data.label_names,
+        resume_from=args.resume,
+    )
     if rank == 0:
         assert result.test is not None
-        log.info("best epoch %d (selected on %s, weighted F1 %.4f)", result.best_epoch, result.selected_on,
-                 result.best_score)
-        log.info("test: weighted F1 %.4f, accuracy %.4f (%d utterances)\n%s", result.test.metrics.weighted_f1,
-                 result.test.metrics.accuracy, result.test.metrics.num_samples, result.test.metrics.report())
+        log.info(
+            "best epoch %d (selected on %s, weighted F1 %.4f)", result.best_epoch, result.selected_on, result.best_score
+        )
+        log.info(
+            "test: weighted F1 %.4f, accuracy %.4f (%d utterances)\n%s",
+            result.test.metrics.weighted_f1,
+            result.test.metrics.accuracy,
+            result.test.metrics.num_samples,
+            result.test.metrics.report(),
+        )
         log.info("finished in %.1f s", time.perf_counter() - start)
         if synthetic:
-            log.info("Reminder: data and anchors were SYNTHETIC (random features, random-weight CLIP, generated images).")
+            log.info(
+                "Reminder: data and anchors were SYNTHETIC (random features, random-weight CLIP, generated images)."
+            )
     if world > 1:
         torch.distributed.destroy_process_group()
     return 0

@@ -89,6 +89,7 @@ def run(use_vega: bool, epochs: int = 5, seed: int = 0) -> float:
 
 
 if __name__ == "__main__":
-XX
+    print("SYNTHETIC data and anchors: the numbers demonstrate the mechanics, not VEGA's effect on real data.")
+    print("(The anchors here are random vectors with no emotion content, so expect no gain from them.)")
     print(f"TinyERC alone:          test weighted F1 {run(use_vega=False):.4f}")
     print(f"TinyERC + VEGA losses:  test weighted F1 {run(use_vega=True):.4f}")

@@ -40,9 +40,9 @@ def golden_config(case: dict[str, Any]) -> VEGAConfig:
     ).model_copy(update={"class_weights": list(meta["class_weights"])})
 
 
-def golden_model(case: dict[str, Any]) -> tuple[DualBranchVEGA, AnchorBank]:
+def golden_model(case: dict[str, Any], packed: bool = True) -> tuple[DualBranchVEGA, AnchorBank]:
     bank = AnchorBank.from_official(case["anchors_official_format"])
-    model = DualBranchVEGA.from_official(case["state_dict"], golden_config(case), bank).eval()
+    model = DualBranchVEGA.from_official(case["state_dict"], golden_config(case), bank, packed=packed).eval()
     return model, bank
 
 

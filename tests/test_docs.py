@@ -27,6 +27,8 @@ API_MODULES = (
     "vega_anchors.models",
     "vega_anchors.anchors.encoder",
     "vega_anchors.anchors.folder",
+    "vega_anchors.distributed",
+    "vega_anchors.toy",
 )
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)$")
 

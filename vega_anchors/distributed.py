@@ -73,9 +73,7 @@ def shard_encode(encoder: Callable[[Sequence[Any]], Tensor], images: Sequence[An
         if mine:
             result = torch.as_tensor(encoder(mine)).detach().cpu()
             if result.dim() != 2 or result.shape[0] != len(mine):
-                raise ValueError(
-                    f"encoder returned features of shape {tuple(result.shape)} for {len(mine)} images"
-                )
+                raise ValueError(f"encoder returned features of shape {tuple(result.shape)} for {len(mine)} images")
     except Exception as err:  # reported on every rank below, so no rank waits forever
         error = f"{type(err).__name__}: {err}"
     gathered: list[Any] = [None] * world

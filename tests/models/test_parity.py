@@ -26,8 +26,9 @@ def case(request: pytest.FixtureRequest) -> dict:
     return load_case(request.param)
 
 
-def test_eval_outputs_match_official(case: dict) -> None:
-    model, _ = golden_model(case)
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "padded"])
+def test_eval_outputs_match_official(case: dict, packed: bool) -> None:
+    model, _ = golden_model(case, packed=packed)
     out = model(**model_inputs(case))
     real = case["inputs"]["utterance_mask"].bool()
     for key, expected in case["outputs_eval"].items():
@@ -39,8 +40,9 @@ def test_eval_outputs_match_official(case: dict) -> None:
             assert torch.isfinite(ours).all(), f"{key} has non-finite values at padded positions"
 
 
-def test_loss_terms_match_official(case: dict) -> None:
-    model, _ = golden_model(case)
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "padded"])
+def test_loss_terms_match_official(case: dict, packed: bool) -> None:
+    model, _ = golden_model(case, packed=packed)
     inputs = model_inputs(case)
     loss = model.compute_loss(model(**inputs), case["inputs"]["labels"], inputs["utterance_mask"])
     for key, expected in case["loss_terms_eval"].items():
@@ -48,8 +50,9 @@ def test_loss_terms_match_official(case: dict) -> None:
         assert ours.item() == pytest.approx(expected, rel=1e-9, abs=0), key
 
 
-def test_gradients_match_official(case: dict) -> None:
-    model, _ = golden_model(case)
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "padded"])
+def test_gradients_match_official(case: dict, packed: bool) -> None:
+    model, _ = golden_model(case, packed=packed)
     inputs = model_inputs(case)
     model.compute_loss(model(**inputs), case["inputs"]["labels"], inputs["utterance_mask"]).total.backward()
     grads = to_official_state_dict({k: p.grad for k, p in model.named_parameters() if p.grad is not None})

@@ -76,7 +76,9 @@ def make_batch(
     return inputs, labels
 
 
-def select_dialogues(inputs: dict[str, Tensor], labels: Tensor, rows: Sequence[int]) -> tuple[dict[str, Tensor], Tensor]:
+def select_dialogues(
+    inputs: dict[str, Tensor], labels: Tensor, rows: Sequence[int]
+) -> tuple[dict[str, Tensor], Tensor]:
     """The dialogues ``rows`` of a batch, re-padded to their own longest dialogue."""
     idx = torch.tensor(list(rows))
     t = int(inputs["utterance_mask"][idx].sum(1).max())
@@ -97,3 +99,27 @@ def grads(model: torch.nn.Module) -> dict[str, Tensor]:
         name: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p))
         for name, p in model.named_parameters()
     }
+
+
+def meld_data(num_train: int = 8, num_test: int = 3, seed: int = 0) -> Any:
+    """A tiny MELD-shaped synthetic FeatureSet (dialogues of 1–24 utterances, 7 classes, 9 speakers)."""
+    from vega_anchors.data import synthetic_dialogues
+
+    return synthetic_dialogues("meld", seed=seed, modality_dims=MODALITIES, num_train=num_train, num_test=num_test)
+
+
+def meld_model(label_names: Sequence[str], *, seed: int = 0, dropout: float = 0.1, p: float = 0.4) -> DualBranchVEGA:
+    """A tiny MELD-shaped DualBranchVEGA with dropout, feature masking and stochastic anchors on."""
+    cfg = VEGAConfig.meld(
+        modalities=dict(MODALITIES),
+        hidden_dim=16,
+        num_heads=2,
+        anchor_dim=8,
+        max_utterances=64,
+        dropout=dropout,
+        sampler={"p": p, "seed": seed},
+    )
+    g = torch.Generator().manual_seed(seed)
+    bank = AnchorBank.from_features({c: torch.randn(3, 8, generator=g) for c in label_names})
+    torch.manual_seed(seed)
+    return DualBranchVEGA(cfg, bank)

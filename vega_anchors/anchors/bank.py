@@ -295,14 +295,18 @@ class AnchorBank(nn.Module):
             ) from err
         if "vega_anchors" not in header:
             raise ValueError(f"{path} has no vega-anchors metadata; was it written by AnchorBank.save?")
-        meta = json.loads(header["vega_anchors"])
+        try:
+            meta = json.loads(header["vega_anchors"])
+            names, exemplars, counts = meta["class_names"], tensors["exemplars"], tensors["counts"]
+            center_means = tensors["center_means"]
+            encoder_name, pretrained = meta.get("encoder_name"), meta.get("pretrained")
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ValueError(
+                f"{path} is a damaged vega-anchors bank file ({type(err).__name__}: {err}); re-create it "
+                "with AnchorBank.save"
+            ) from err
         return cls(
-            meta["class_names"],
-            tensors["exemplars"],
-            tensors["counts"],
-            center_means=tensors["center_means"],
-            encoder_name=meta.get("encoder_name"),
-            pretrained=meta.get("pretrained"),
+            names, exemplars, counts, center_means=center_means, encoder_name=encoder_name, pretrained=pretrained
         )
 
     def to_official(self) -> dict[str, Any]:

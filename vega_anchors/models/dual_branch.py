@@ -15,7 +15,7 @@ from ..heads import AnchorHead, mlp
 from ..losses import SelfDistillationLoss, check_labels, distillation_kl, masked_cross_entropy, valid_mask
 from ..sampling import StochasticAnchorSampler
 from .config import FUSED, VEGAConfig
-from .layers import CrossModalBlock, GatedFusion, sinusoidal_positions
+from .layers import CrossModalBlock, GatedFusion, RowLayout, sinusoidal_positions
 
 _KEY_PADDING_BIAS = -1e4  # the official finite fill for padded keys
 
@@ -65,16 +65,22 @@ class DualBranchVEGA(nn.Module):
         anchors: the :class:`AnchorBank`; ``None`` builds a backbone-only model (anchor losses off).
         validate_inputs: check input values (finite features, speaker ids in range) at every call;
             this costs a host sync, turn it off for ``torch.compile`` or top speed.
+        packed: padding-free execution (default): every per-utterance layer runs on the real
+            utterances only and attention stays within each dialogue. ``False`` runs every padded
+            position (the official code's way; same results on real utterances).
     """
 
     prob_gate_logit: Tensor
     positions: Tensor
     class_weights: Tensor | None
 
-    def __init__(self, config: VEGAConfig, anchors: AnchorBank | None, *, validate_inputs: bool = True) -> None:
+    def __init__(
+        self, config: VEGAConfig, anchors: AnchorBank | None, *, validate_inputs: bool = True, packed: bool = True
+    ) -> None:
         super().__init__()
         self.config = config
         self.validate_inputs = validate_inputs
+        self.packed = packed
         mods = config.modality_names
         h, c = config.hidden_dim, config.num_classes
         if anchors is None and (config.losses.anchor or config.losses.anchor_kl):
@@ -177,19 +183,34 @@ class DualBranchVEGA(nn.Module):
                         f"speaker ids must be in [0, {cfg.num_speakers}), got {sorted(set(ids.tolist()))[:10]}"
                     )
 
+    def layout(self, utterance_mask: Tensor) -> RowLayout:
+        """The row layout of a batch: real utterances only when ``self.packed`` (one host sync to
+        count them), every padded position otherwise."""
+        mask = utterance_mask.bool()
+        b, t = mask.shape
+        key_bias = torch.zeros(mask.shape, device=mask.device).masked_fill(~mask, _KEY_PADDING_BIAS)
+        index = mask.reshape(-1).nonzero().squeeze(1) if self.packed else None
+        return RowLayout(b, t, index, key_bias[:, None, None, :])
+
     def encode(
-        self, features: Mapping[str, Tensor], utterance_mask: Tensor, speakers: Tensor
-    ) -> tuple[dict[str, Tensor], Tensor]:
-        """The backbone: ``features`` (modality → ``[B, T, D_m]``) → (per-modality ``[B, T, H]``, fused)."""
+        self, features: Mapping[str, Tensor], utterance_mask: Tensor, speakers: Tensor, layout: RowLayout | None = None
+    ) -> tuple[dict[str, Tensor], Tensor, RowLayout]:
+        """The backbone on utterance rows.
+
+        ``features``: modality → ``[B, T, D_m]``. Returns (modality → ``[N, H]``, fused ``[N, H]``,
+        the layout), where the ``N`` rows are the real utterances (packed) or all ``B·T`` positions.
+        """
+        layout = layout or self.layout(utterance_mask)
         mask = utterance_mask.bool()
         if speakers.dim() == 3:
             speakers = speakers.argmax(-1)
-        spk = torch.where(mask, speakers.long(), torch.full_like(speakers, self.config.num_speakers, dtype=torch.long))
+        pad_id = torch.full_like(speakers, self.config.num_speakers, dtype=torch.long)
+        spk = layout.to_rows(torch.where(mask, speakers.long(), pad_id)[..., None]).squeeze(-1)
         proj_dtype = self.input_proj[self.config.modality_names[0]].weight.dtype
-        t = mask.shape[1]
-        context = self.positions[:t].to(proj_dtype) + self.speaker_embedding(spk)
-        key_bias = torch.zeros(mask.shape, dtype=context.dtype, device=mask.device)
-        key_bias = key_bias.masked_fill(~mask, _KEY_PADDING_BIAS)[:, None, None, :]
+        b, t = mask.shape
+        position = torch.arange(t, device=mask.device).expand(b, t)
+        pos = layout.to_rows(position[..., None]).squeeze(-1)
+        context = self.positions.to(proj_dtype)[pos] + self.speaker_embedding(spk)  # [N, H]
         p = self.config.feature_mask_prob
         h: dict[str, Tensor] = {}
         for m, x in features.items():
@@ -197,17 +218,17 @@ class DualBranchVEGA(nn.Module):
                 # Feature-dimension masking: one mask per dialogue and modality (official augmentation).
                 keep = torch.rand(x.shape[0], 1, x.shape[-1], device=x.device) >= p
                 x = x * keep.to(x.dtype)
-            h[m] = self.input_proj[m](x.to(proj_dtype))
+            h[m] = self.input_proj[m](layout.to_rows(x.to(proj_dtype)))
         hidden = {
             tgt: self.reduce[tgt](
                 torch.cat(
-                    [self.encoders[f"{src}_to_{tgt}"](h[tgt], h[src], context, key_bias) for src in self.sources(tgt)],
+                    [self.encoders[f"{src}_to_{tgt}"](h[tgt], h[src], context, layout) for src in self.sources(tgt)],
                     dim=-1,
                 )
             )
             for tgt in self.config.modality_names
         }
-        return hidden, self.fusion(list(hidden.values()))
+        return hidden, self.fusion(list(hidden.values())), layout
 
     def forward(
         self,
@@ -226,37 +247,32 @@ class DualBranchVEGA(nn.Module):
             anchors: unit-norm ``[C, D]`` anchors overriding the sampler (e.g. ``bank.select(idx)``).
             anchor_branch: ``False`` skips the anchor branch (inference costs only the backbone).
             **features: one ``[B, T, D_m]`` tensor per configured modality, e.g. ``text=..., audio=...``.
+
+        Every output is ``[B, T, ...]``; in packed execution (the default) padded positions hold
+        zeros (probabilities there are uniform) and cost nothing.
         """
         self._check(features, utterance_mask, speakers)
-        hidden, fused = self.encode(features, utterance_mask, speakers)
+        hidden, fused, layout = self.encode(features, utterance_mask, speakers)
         heads = {**hidden, FUSED: fused}
         logits = {m: self.classifiers[m](x) for m, x in heads.items()}
         out = VEGAOutput(
-            logits=logits,
+            logits={m: layout.to_padded(x) for m, x in logits.items()},
             anchor_logits={},
-            fused=fused,
-            hidden=hidden,
+            fused=layout.to_padded(fused),
+            hidden={m: layout.to_padded(x) for m, x in hidden.items()},
             cls_temperatures={m: d.temperature for m, d in self.cls_distill.items()},
             anchor_temperatures={},
         )
         if not (anchor_branch and self.bank is not None):
             return out
-        b, t = utterance_mask.shape
         if anchors is None:
-            anchors = self.sampler(self.bank, b * t)
+            anchors = self.sampler(self.bank, fused.shape[0])
         else:
             anchors = torch.nn.functional.normalize(anchors, dim=-1)
-        per_item = anchors.dim() == 3
-        out.anchor_logits = {
-            m: (
-                self.anchor_heads[m](x.reshape(b * t, -1), anchors).reshape(b, t, -1)
-                if per_item
-                else self.anchor_heads[m](x, anchors)
-            )
-            for m, x in heads.items()
-        }
+        anchor_logits = {m: self.anchor_heads[m](x, anchors) for m, x in heads.items()}
+        out.anchor_logits = {m: layout.to_padded(x) for m, x in anchor_logits.items()}
         out.anchor_temperatures = {m: d.temperature for m, d in self.anchor_distill.items()}
-        p_cls = torch.softmax(logits[FUSED], -1)
+        p_cls = torch.softmax(out.logits[FUSED], -1)
         p_anchor = torch.softmax(out.anchor_logits[FUSED], -1)
         gate = torch.sigmoid(self.prob_gate_logit).to(p_cls.dtype)
         out.average_prob = gate * p_cls + (1 - gate) * p_anchor

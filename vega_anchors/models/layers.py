@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -20,11 +21,40 @@ def sinusoidal_positions(max_len: int, dim: int) -> Tensor:
     return table
 
 
-class MultiHeadAttention(nn.Module):
-    """Multi-head attention with separate query and key/value streams.
+@dataclass
+class RowLayout:
+    """Where the rows of a ``[N, F]`` activation live in the padded ``[B, T]`` grid.
 
-    Padded keys are excluded with a finite ``-1e4`` bias (as the official code): a dialogue whose
-    every key is padding still gives finite outputs.
+    ``index`` holds the flat positions (``b * T + t``) of the rows: the real utterances only in
+    packed execution, or ``None`` in padded execution (every position is a row, ``N = B·T``).
+    ``key_bias [B, 1, 1, T]`` keeps attention inside each dialogue (0 real, -1e4 padding).
+    """
+
+    batch: int
+    length: int
+    index: Tensor | None
+    key_bias: Tensor
+
+    def to_padded(self, rows: Tensor) -> Tensor:
+        """``[N, F]`` → ``[B, T, F]`` (zeros at padding in packed execution)."""
+        if self.index is None:
+            return rows.view(self.batch, self.length, -1)
+        grid = rows.new_zeros(self.batch * self.length, rows.shape[-1])
+        return grid.index_copy(0, self.index, rows).view(self.batch, self.length, -1)
+
+    def to_rows(self, padded: Tensor) -> Tensor:
+        """``[B, T, F]`` → ``[N, F]``."""
+        flat = padded.reshape(self.batch * self.length, -1)
+        return flat if self.index is None else flat.index_select(0, self.index)
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention with separate query and key/value streams, on utterance rows.
+
+    Projections run on the rows only (no work for padding in packed execution); the scores are
+    computed per dialogue on the padded grid, with padded keys excluded by a finite ``-1e4`` bias
+    (as the official code), so an all-padding dialogue still gives finite outputs. Projections that
+    share an input run as one GEMM (``q|k|v`` for self-attention, ``k|v`` otherwise).
     """
 
     def __init__(self, dim: int, num_heads: int, dropout: float = 0.0) -> None:
@@ -38,18 +68,25 @@ class MultiHeadAttention(nn.Module):
         self.v = nn.Linear(dim, dim)
         self.out = nn.Linear(dim, dim)
 
-    def _split(self, x: Tensor) -> Tensor:
+    def _heads(self, x: Tensor) -> Tensor:
         b, t, d = x.shape
         return x.view(b, t, self.num_heads, d // self.num_heads).transpose(1, 2)
 
-    def forward(self, query: Tensor, source: Tensor, key_bias: Tensor) -> Tensor:
-        """``query, source [B, T, H]``; ``key_bias [B, 1, 1, T]`` additive (0 real, -1e4 padding)."""
-        q, k, v = self._split(self.q(query)), self._split(self.k(source)), self._split(self.v(source))
+    def forward(self, query: Tensor, source: Tensor | None, layout: RowLayout) -> Tensor:
+        """``query [N, H]`` rows; ``source [N, H]`` rows, or ``None`` for self-attention."""
+        if source is None:
+            weight = torch.cat([self.q.weight, self.k.weight, self.v.weight])
+            bias = torch.cat([self.q.bias, self.k.bias, self.v.bias])
+            qkv = layout.to_padded(F.linear(query, weight, bias))
+        else:
+            kv = F.linear(source, torch.cat([self.k.weight, self.v.weight]), torch.cat([self.k.bias, self.v.bias]))
+            qkv = layout.to_padded(torch.cat([self.q(query), kv], dim=-1))
+        q, k, v = (self._heads(x) for x in qkv.chunk(3, dim=-1))
         context = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=key_bias.to(q.dtype), dropout_p=self.dropout if self.training else 0.0
+            q, k, v, attn_mask=layout.key_bias.to(q.dtype), dropout_p=self.dropout if self.training else 0.0
         )
         b, _, t, _ = context.shape
-        return self.out(context.transpose(1, 2).reshape(b, t, -1))
+        return self.out(layout.to_rows(context.transpose(1, 2).reshape(b, t, -1)))
 
 
 class FeedForward(nn.Module):
@@ -85,7 +122,7 @@ class InertLayerNorm(nn.Module):
 
 class CrossModalBlock(nn.Module):
     """One encoder layer refining a *target* modality with keys/values from a *source* modality,
-    followed by its output gate ``sigmoid(W z) ⊙ z``.
+    followed by its output gate ``sigmoid(W z) ⊙ z``. Works on utterance rows ``[N, H]``.
 
     With ``self_attention=True`` (source = target) one dropout mask is shared by queries and keys.
     """
@@ -99,11 +136,11 @@ class CrossModalBlock(nn.Module):
         self.gate = nn.Linear(dim, dim, bias=False)
         self.unused_norm = InertLayerNorm(dim)
 
-    def forward(self, target: Tensor, source: Tensor, context: Tensor, key_bias: Tensor) -> Tensor:
-        """``target, source, context [B, T, H]`` (context = positions + speakers) → ``[B, T, H]``."""
+    def forward(self, target: Tensor, source: Tensor, context: Tensor, layout: RowLayout) -> Tensor:
+        """``target, source, context [N, H]`` rows (context = positions + speakers) → ``[N, H]``."""
         query = self.drop(target + context)
-        keys = query if self.self_attention else self.drop(source + context)
-        u = self.drop(self.attn(query, keys, key_bias)) + query
+        keys = None if self.self_attention else self.drop(source + context)
+        u = self.drop(self.attn(query, keys, layout)) + query
         z = self.ffn(u)
         return torch.sigmoid(self.gate(z)) * z
 
@@ -117,7 +154,7 @@ class GatedFusion(nn.Module):
         self.gate = nn.Linear(dim, dim, bias=False)
 
     def forward(self, features: list[Tensor]) -> Tensor:
-        """``features``: one ``[B, T, H]`` per modality → ``[B, T, H]``."""
+        """``features``: one ``[..., H]`` per modality → ``[..., H]``."""
         stacked = torch.stack(features, dim=-2)  # [B, T, M, H]
         weights = torch.softmax(self.gate(stacked), dim=-2)
         return (weights * stacked).sum(-2)
