@@ -133,14 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.hidden_dim:
             overrides["hidden_dim"] = args.hidden_dim
         config = preset(**overrides)
-        o = config.optim
-        train_cfg = TrainConfig(
-            epochs=args.epochs or o.epochs,
-            batch_size=args.batch_size or o.batch_size,
-            lr=args.lr or o.lr,
-            weight_decay=o.weight_decay,
-            patience=args.patience or o.patience,
-        )
+        given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "patience": args.patience}
+        train_cfg = TrainConfig.from_vega_config(config, **{k: v for k, v in given.items() if v is not None})
         anchor_source = args.anchors or args.anchor_images
         note = f"REAL DATA: {args.features} ({data.layout} layout, {dataset}); anchors: {anchor_source}"
     train_cfg = train_cfg.model_copy(

@@ -33,7 +33,7 @@ from .data.dataset import (
     split_validation,
 )
 from .metrics import ClassificationMetrics, compute_metrics
-from .models.config import FUSED
+from .models.config import FUSED, VEGAConfig
 from .models.dual_branch import DualBranchVEGA
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,19 @@ class TrainConfig(BaseModel):
     checkpoint_dir: str | None = None
     log_path: str | None = Field(None, description="JSON file with one record per epoch")
     progress: bool = True
+
+    @classmethod
+    def from_vega_config(cls, config: VEGAConfig, **overrides: Any) -> TrainConfig:
+        """The optimisation settings of a model preset (``config.optim``), with ``overrides``."""
+        o = config.optim
+        values: dict[str, Any] = {
+            "epochs": o.epochs,
+            "batch_size": o.batch_size,
+            "lr": o.lr,
+            "weight_decay": o.weight_decay,
+            "patience": o.patience,
+        }
+        return cls(**{**values, **overrides})
 
 
 @dataclass
@@ -274,7 +287,14 @@ def fit(
     model.to(device)
     ddp: nn.Module = model
     if world > 1:
-        ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        # A switched-off loss family leaves its temperatures (or anchor heads) without gradients.
+        switches = model.config.losses
+        unused = not (
+            switches.cls and switches.cls_kl and (model.bank is None or (switches.anchor and switches.anchor_kl))
+        )
+        ddp = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=unused
+        )
     fused_ok = device.type == "cuda"
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad],
@@ -465,6 +485,17 @@ def _unlabelled(dialogue: Dialogue) -> Dialogue:
         features=dialogue.features,
         speakers=dialogue.speakers,
         labels=torch.full_like(dialogue.labels, -1),
+    )
+
+
+def _unlabelled_stand_in(batch: DialogueBatch) -> Dialogue:
+    """A one-utterance unlabelled dialogue for a rank whose share of a small batch is empty: every
+    rank must run forward/backward, and with global-batch normalisation it adds exactly zero."""
+    return Dialogue(
+        id="<empty shard>",
+        features={m: x.new_zeros(1, x.shape[-1]) for m, x in batch.features.items()},
+        speakers=batch.speakers.new_zeros(1),
+        labels=batch.labels.new_full((1,), -1),
     )
 
 

@@ -94,7 +94,8 @@ class LossWeights(_Model):
 
 
 class OptimConfig(_Model):
-    """The official optimisation settings (used by the training engine and the examples)."""
+    """The official optimisation settings, kept with the model's preset for reference. The training
+    engine reads :class:`~vega_anchors.training.TrainConfig`; ``TrainConfig.from_vega_config`` copies these."""
 
     lr: float = 9.839e-5
     weight_decay: float = 0.00997

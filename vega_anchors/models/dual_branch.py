@@ -263,6 +263,8 @@ class DualBranchVEGA(nn.Module):
             cls_temperatures={m: d.temperature for m, d in self.cls_distill.items()},
             anchor_temperatures={},
         )
+        if anchors is not None and self.bank is None:
+            raise ValueError("anchors= given to a backbone-only model (built with anchors=None)")
         if not (anchor_branch and self.bank is not None):
             return out
         if anchors is None:
