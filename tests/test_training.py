@@ -117,3 +117,14 @@ def test_checkpoint_refuses_foreign_files(tmp_path) -> None:
     torch.save({"weights": torch.zeros(1)}, tmp_path / "x.pt")
     with pytest.raises(ValueError, match="not a vega-anchors training checkpoint"):
         load_checkpoint(tmp_path / "x.pt")
+
+
+def test_fit_standardizes_inputs_on_the_training_split_only(data) -> None:
+    torch.manual_seed(0)
+    cfg = VEGAConfig.iemocap(modalities=DIMS, hidden_dim=16, num_heads=2, anchor_dim=8, input_norm="standardize")
+    bank = AnchorBank.from_features({c: torch.randn(3, 8) for c in data.label_names})
+    model = DualBranchVEGA(cfg, bank)
+    train, val = data.train[:16], data.train[16:]
+    fit(model, train, val=val, test=data.test, config=quick(epochs=1))
+    rows = torch.cat([d.features["audio"] for d in train]).double()
+    torch.testing.assert_close(model.input_norm["audio"].mean.double(), rows.mean(0), rtol=0, atol=1e-5)

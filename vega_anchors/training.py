@@ -284,6 +284,9 @@ def fit(
     if not train:
         raise ValueError("no training dialogues")
 
+    if model.needs_input_fit and resume_from is None:
+        model.fit_input_normalization(train)  # statistics from the training split only
+        logger.info("fitted input standardisation on %d training dialogues", len(train))
     model.to(device)
     ddp: nn.Module = model
     if world > 1:

@@ -220,3 +220,29 @@ def test_all_padding_batch_has_zero_loss_and_grads() -> None:
     loss.total.backward()
     assert loss.total.item() == 0.0
     assert all(torch.count_nonzero(p.grad) == 0 for p in model.parameters() if p.grad is not None)
+
+
+def test_input_standardization_is_fitted_stored_and_reused() -> None:
+    cfg = tiny_config(input_norm="standardize")
+    model = DualBranchVEGA(cfg, tiny_bank()).eval()
+    assert model.needs_input_fit
+    g = torch.Generator().manual_seed(3)
+    train = [{m: 5 + 0.01 * torch.randn(4, d, generator=g) for m, d in cfg.modalities.items()} for _ in range(6)]
+    model.fit_input_normalization(train)
+    assert not model.needs_input_fit
+    rows = torch.cat([t["text"] for t in train])
+    norm = model.input_norm["text"]
+    torch.testing.assert_close(norm(rows).mean(0), torch.zeros(12), atol=1e-4, rtol=0)
+    torch.testing.assert_close(norm(rows).std(0, unbiased=False), torch.ones(12), atol=1e-3, rtol=0)
+    clone = DualBranchVEGA(cfg, tiny_bank()).eval()
+    clone.load_state_dict(model.state_dict())  # statistics travel with the weights
+    data = batch(cfg)
+    torch.testing.assert_close(clone(**data["inputs"]).logits["fused"], model(**data["inputs"]).logits["fused"])
+
+
+def test_layernorm_input_and_official_presets_have_no_input_norm() -> None:
+    assert VEGAConfig.iemocap().input_norm == "none" and VEGAConfig.meld().input_norm == "none"
+    model = DualBranchVEGA(tiny_config(input_norm="layernorm"), tiny_bank())
+    assert isinstance(model.input_norm["audio"], torch.nn.LayerNorm) and not model.needs_input_fit
+    with pytest.raises(ValueError, match="standardize"):
+        model.fit_input_normalization([])

@@ -131,6 +131,11 @@ class VEGAConfig(_Model):
         default_factory=LossWeights,
         description="default: the official IEMOCAP λs for the heads this config has (others weigh 1.0)",
     )
+    input_norm: Literal["none", "standardize", "layernorm"] = Field(
+        "none",
+        description="per-modality input normalisation: 'standardize' (mean/std fitted on the training split, "
+        "stored with the model) or 'layernorm'; 'none' in the official presets (parity)",
+    )
     feature_mask_prob: float = Field(
         0.1,
         ge=0.0,

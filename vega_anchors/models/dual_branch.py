@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +15,7 @@ from ..heads import AnchorHead, mlp
 from ..losses import SelfDistillationLoss, check_labels, distillation_kl, masked_cross_entropy, valid_mask
 from ..sampling import StochasticAnchorSampler
 from .config import FUSED, VEGAConfig
-from .layers import CrossModalBlock, GatedFusion, RowLayout, sinusoidal_positions
+from .layers import CrossModalBlock, GatedFusion, RowLayout, Standardize, sinusoidal_positions
 
 _KEY_PADDING_BIAS = -1e4  # the official finite fill for padded keys
 
@@ -92,6 +92,11 @@ class DualBranchVEGA(nn.Module):
                 raise ValueError(f"anchor bank dim {anchors.dim} != config.anchor_dim {config.anchor_dim}")
 
         self.input_proj = nn.ModuleDict({m: nn.Linear(d, h, bias=False) for m, d in config.modalities.items()})
+        self.input_norm: nn.ModuleDict | None = None
+        if config.input_norm == "standardize":
+            self.input_norm = nn.ModuleDict({m: Standardize(d) for m, d in config.modalities.items()})
+        elif config.input_norm == "layernorm":
+            self.input_norm = nn.ModuleDict({m: nn.LayerNorm(d) for m, d in config.modalities.items()})
         self.speaker_embedding = nn.Embedding(config.num_speakers + 1, h, padding_idx=config.num_speakers)
         self.register_buffer("positions", sinusoidal_positions(config.max_utterances, h), persistent=False)
         self.encoders = nn.ModuleDict(
@@ -218,7 +223,10 @@ class DualBranchVEGA(nn.Module):
                 # Feature-dimension masking: one mask per dialogue and modality (official augmentation).
                 keep = torch.rand(x.shape[0], 1, x.shape[-1], device=x.device) >= p
                 x = x * keep.to(x.dtype)
-            h[m] = self.input_proj[m](layout.to_rows(x.to(proj_dtype)))
+            rows = layout.to_rows(x.to(proj_dtype))
+            if self.input_norm is not None:
+                rows = self.input_norm[m](rows)
+            h[m] = self.input_proj[m](rows)
         hidden = {
             tgt: self.reduce[tgt](
                 torch.cat(
@@ -280,6 +288,30 @@ class DualBranchVEGA(nn.Module):
         out.average_prob = gate * p_cls + (1 - gate) * p_anchor
         out.max_prob = torch.where((p_cls.amax(-1) >= p_anchor.amax(-1))[..., None], p_cls, p_anchor)
         return out
+
+    @property
+    def needs_input_fit(self) -> bool:
+        """True when ``input_norm="standardize"`` and its statistics have not been fitted yet."""
+        return self.input_norm is not None and any(
+            isinstance(n, Standardize) and not bool(n.fitted) for n in self.input_norm.values()
+        )
+
+    def fit_input_normalization(self, dialogues: Iterable[Any]) -> None:
+        """Fit ``input_norm="standardize"`` statistics on training dialogues (objects with a
+        ``features`` mapping, or mappings, of modality → ``[T, D_m]``). Use the training split only."""
+        if self.input_norm is None or not any(isinstance(n, Standardize) for n in self.input_norm.values()):
+            raise ValueError("fit_input_normalization needs VEGAConfig(input_norm='standardize')")
+        rows: dict[str, list[Tensor]] = {m: [] for m in self.config.modalities}
+        for dialogue in dialogues:
+            feats = dialogue.features if hasattr(dialogue, "features") else dialogue
+            for m in rows:
+                rows[m].append(torch.as_tensor(feats[m]).reshape(-1, self.config.modalities[m]))
+        if not rows[self.config.modality_names[0]]:
+            raise ValueError("fit_input_normalization got no dialogues")
+        for m, parts in rows.items():
+            norm = self.input_norm[m]
+            assert isinstance(norm, Standardize)
+            norm.fit(torch.cat(parts).to(norm.mean.device))
 
     # ------------------------------------------------------------------ loss and inference
     def compute_loss(

@@ -145,6 +145,33 @@ class CrossModalBlock(nn.Module):
         return torch.sigmoid(self.gate(z)) * z
 
 
+class Standardize(nn.Module):
+    """``(x - mean) / std`` per feature, with statistics fitted on training data (buffers, so they
+    are saved with the model and reused at prediction time)."""
+
+    mean: Tensor
+    std: Tensor
+    fitted: Tensor
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+
+    @torch.no_grad()
+    def fit(self, rows: Tensor, eps: float = 1e-6) -> None:
+        """Fit on ``rows [N, dim]`` (float64 accumulation); constant features get std 1."""
+        x = rows.double()
+        std = x.std(0, unbiased=False)
+        self.mean.copy_(x.mean(0))
+        self.std.copy_(torch.where(std > eps, std, torch.ones_like(std)))
+        self.fitted.fill_(True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+
+
 class GatedFusion(nn.Module):
     """Fuse modality features with per-feature softmax weights over modalities:
     ``Σ_m softmax_m(W r_m) ⊙ r_m``."""
