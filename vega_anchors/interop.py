@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import Tensor
 
 from ._io import safe_torch_load
@@ -99,8 +100,49 @@ def _our_key_to_official(key: str) -> str | None:
     return None  # anchor bank, sampler state, class weights: not part of official checkpoints
 
 
+_FUSED = re.compile(r"(encoders\.(\w+)_to_(\w+)\.attn)\.(qkv|kv)\.(weight|bias)")
+
+
+def _fuse_attention(sd: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Separate ``attn.q/k/v`` tensors → our stored ``attn.qkv`` (self-attention) or ``attn.kv``."""
+    out = dict(sd)
+    for key in list(sd):
+        m = re.fullmatch(r"(encoders\.(\w+)_to_(\w+)\.attn)\.q\.(weight|bias)", key)
+        if m is None:
+            continue
+        prefix, src, tgt, kind = m[1], m[2], m[3], m[4]
+        parts = ["q", "k", "v"] if src == tgt else ["k", "v"]
+        names = [f"{prefix}.{p}.{kind}" for p in parts]
+        if all(n in sd for n in names):
+            out[f"{prefix}.{''.join(parts)}.{kind}"] = torch.cat([sd[n] for n in names])
+            for n in names:
+                out.pop(n)
+    return out
+
+
+def _split_attention(sd: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Our ``attn.qkv`` / ``attn.kv`` tensors → separate ``attn.q/k/v`` (the official layout)."""
+    out: dict[str, Tensor] = {}
+    for key, value in sd.items():
+        m = _FUSED.fullmatch(key)
+        if m is None:
+            out[key] = value
+            continue
+        for part, chunk in zip(m[4], value.chunk(len(m[4])), strict=True):
+            out[f"{m[1]}.{part}.{m[5]}"] = chunk
+    return out
+
+
+def _official_names(key: str) -> list[str]:
+    """Official names of one of our keys (several for a fused attention projection)."""
+    m = _FUSED.fullmatch(key)
+    parts = [f"{m[1]}.{p}.{m[5]}" for p in m[4]] if m else [key]
+    return [n for n in map(_our_key_to_official, parts) if n is not None]
+
+
 def from_official_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Translate an official state dict to our parameter names (kernel-1 Conv1d → Linear weights).
+    """Translate an official state dict to our parameter names (kernel-1 Conv1d → Linear weights;
+    ``linear_q/k/v`` → our fused ``qkv`` / ``q`` + ``kv`` projections).
 
     The positional tables are dropped (our model computes the same float32 table).
     """
@@ -113,7 +155,7 @@ def from_official_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tens
         if name.startswith("input_proj.") and value.dim() == 3:
             value = value.squeeze(-1)
         ours[name] = value
-    return ours
+    return _fuse_attention(ours)
 
 
 def to_official_state_dict(state_dict: Mapping[str, Tensor], *, max_len: int = 512) -> dict[str, Tensor]:
@@ -121,7 +163,7 @@ def to_official_state_dict(state_dict: Mapping[str, Tensor], *, max_len: int = 5
     positional tables. Our-only state (anchor bank, sampler, class weights) is left out."""
     official: dict[str, Tensor] = {}
     hidden = None
-    for key, value in state_dict.items():
+    for key, value in _split_attention(state_dict).items():
         if key.startswith("input_proj.") and key.split(".")[1] not in _INPUT_BACK:
             raise KeyError(f"{key}: only text/audio/visual models have official parameter names")
         name = _our_key_to_official(key)
@@ -161,19 +203,19 @@ def load_official_state_dict(
     """Load official weights into ``model`` strictly: every official key must land and every model
     parameter must be covered (anchor-bank and sampler state excepted)."""
     ours = from_official_state_dict(read_official_checkpoint(path_or_state_dict))
-    expected = {k for k in model.state_dict() if _our_key_to_official(k) is not None}
+    expected = {k for k in model.state_dict() if _official_names(k)}
     missing, unexpected = sorted(expected - set(ours)), sorted(set(ours) - expected)
     if missing or unexpected:
         raise ValueError(
             "official checkpoint does not match this configuration: "
-            f"missing {[_our_key_to_official(k) for k in missing][:8]}, unexpected {unexpected[:8]}. "
+            f"missing {[n for k in missing for n in _official_names(k)][:8]}, unexpected {unexpected[:8]}. "
             "Check modalities, hidden_dim, num_speakers and the anchor branch in VEGAConfig."
         )
     current = model.state_dict()
     for key, value in ours.items():
         if current[key].shape != value.shape:
             raise ValueError(
-                f"official {_our_key_to_official(key)} has shape {tuple(value.shape)}, the model expects "
+                f"official {_official_names(key)} has shape {tuple(value.shape)}, the model expects "
                 f"{tuple(current[key].shape)}: check the config's dims"
             )
     model.load_state_dict(ours, strict=False)

@@ -40,7 +40,7 @@ class RowLayout:
         if self.index is None:
             return rows.view(self.batch, self.length, -1)
         grid = rows.new_zeros(self.batch * self.length, rows.shape[-1])
-        return grid.index_copy(0, self.index, rows).view(self.batch, self.length, -1)
+        return grid.index_copy_(0, self.index, rows).view(self.batch, self.length, -1)
 
     def to_rows(self, padded: Tensor) -> Tensor:
         """``[B, T, F]`` → ``[N, F]``."""
@@ -54,34 +54,45 @@ class MultiHeadAttention(nn.Module):
     Projections run on the rows only (no work for padding in packed execution); the scores are
     computed per dialogue on the padded grid, with padded keys excluded by a finite ``-1e4`` bias
     (as the official code), so an all-padding dialogue still gives finite outputs. Projections that
-    share an input run as one GEMM (``q|k|v`` for self-attention, ``k|v`` otherwise).
+    share an input are stored and run as one Linear: ``qkv`` for self-attention, ``q`` + ``kv``
+    otherwise (:mod:`vega_anchors.interop` splits them into the official ``linear_q/k/v``).
     """
 
-    def __init__(self, dim: int, num_heads: int, dropout: float = 0.0) -> None:
+    def __init__(self, dim: int, num_heads: int, dropout: float = 0.0, *, self_attention: bool = False) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.dropout = dropout
-        self.q = nn.Linear(dim, dim)
-        self.k = nn.Linear(dim, dim)
-        self.v = nn.Linear(dim, dim)
+        self.self_attention = self_attention
+        if self_attention:
+            self.qkv = nn.Linear(dim, 3 * dim)
+        else:
+            self.q = nn.Linear(dim, dim)
+            self.kv = nn.Linear(dim, 2 * dim)
         self.out = nn.Linear(dim, dim)
+        self._init_like_separate_linears(dim)
+
+    @torch.no_grad()
+    def _init_like_separate_linears(self, dim: int) -> None:
+        # Same init distribution as three separate nn.Linear(dim, dim) (fan_in = dim either way).
+        bound = 1 / math.sqrt(dim)
+        for lin in [self.qkv] if self.self_attention else [self.q, self.kv]:
+            nn.init.kaiming_uniform_(lin.weight, a=math.sqrt(5))
+            nn.init.uniform_(lin.bias, -bound, bound)
 
     def _heads(self, x: Tensor) -> Tensor:
         b, t, d = x.shape
         return x.view(b, t, self.num_heads, d // self.num_heads).transpose(1, 2)
 
     def forward(self, query: Tensor, source: Tensor | None, layout: RowLayout) -> Tensor:
-        """``query [N, H]`` rows; ``source [N, H]`` rows, or ``None`` for self-attention."""
-        if source is None:
-            weight = torch.cat([self.q.weight, self.k.weight, self.v.weight])
-            bias = torch.cat([self.q.bias, self.k.bias, self.v.bias])
-            qkv = layout.to_padded(F.linear(query, weight, bias))
+        """``query [N, H]`` rows; ``source [N, H]`` rows (ignored for self-attention)."""
+        if self.self_attention:
+            qkv = self.qkv(query)
         else:
-            kv = F.linear(source, torch.cat([self.k.weight, self.v.weight]), torch.cat([self.k.bias, self.v.bias]))
-            qkv = layout.to_padded(torch.cat([self.q(query), kv], dim=-1))
-        q, k, v = (self._heads(x) for x in qkv.chunk(3, dim=-1))
+            assert source is not None
+            qkv = torch.cat([self.q(query), self.kv(source)], dim=-1)
+        q, k, v = (self._heads(x) for x in layout.to_padded(qkv).chunk(3, dim=-1))
         context = F.scaled_dot_product_attention(
             q, k, v, attn_mask=layout.key_bias.to(q.dtype), dropout_p=self.dropout if self.training else 0.0
         )
@@ -131,7 +142,7 @@ class CrossModalBlock(nn.Module):
         super().__init__()
         self.self_attention = self_attention
         self.drop = nn.Dropout(dropout)
-        self.attn = MultiHeadAttention(dim, num_heads, dropout)
+        self.attn = MultiHeadAttention(dim, num_heads, dropout, self_attention=self_attention)
         self.ffn = FeedForward(dim, dim, dropout)
         self.gate = nn.Linear(dim, dim, bias=False)
         self.unused_norm = InertLayerNorm(dim)
