@@ -491,17 +491,6 @@ def _unlabelled(dialogue: Dialogue) -> Dialogue:
     )
 
 
-def _unlabelled_stand_in(batch: DialogueBatch) -> Dialogue:
-    """A one-utterance unlabelled dialogue for a rank whose share of a small batch is empty: every
-    rank must run forward/backward, and with global-batch normalisation it adds exactly zero."""
-    return Dialogue(
-        id="<empty shard>",
-        features={m: x.new_zeros(1, x.shape[-1]) for m, x in batch.features.items()},
-        speakers=batch.speakers.new_zeros(1),
-        labels=batch.labels.new_full((1,), -1),
-    )
-
-
 def _progress(items: list[Any], *, enabled: bool, desc: str) -> Any:
     if not enabled:
         return items

@@ -158,6 +158,9 @@ def _is_write(call: ast.Call) -> bool:
     if name in _WRITE_CALLS or (isinstance(call.func, ast.Attribute) and call.func.attr in _WRITE_METHODS):
         return True
     if name == "open":
+        target = call.args[0] if call.args else None
+        if isinstance(target, ast.Constant) and str(target.value).startswith(("/proc/", "/sys/")):
+            return False  # a kernel interface (e.g. resetting peak RSS), not a file of data
         mode = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "mode"), None)
         return isinstance(mode, ast.Constant) and any(c in str(mode.value) for c in "wax+")
     return False

@@ -206,7 +206,6 @@ def test_zero_one_masks_of_any_dtype_agree(dtype: torch.dtype) -> None:
     assert torch.equal(model.compute_loss(out, labels, mask).total, ref)
 
 
-@pytest.mark.xfail(strict=True, reason="integer masks are not checked for 0/1 values yet (only float masks are)")
 def test_integer_mask_with_other_values_is_refused() -> None:
     inputs, _ = make_batch(_model().config, (5, 3, 1))
     with pytest.raises(ValueError, match="0/1"):

@@ -162,7 +162,7 @@ class DualBranchVEGA(nn.Module):
         if utterance_mask.dim() != 2:
             raise ValueError(f"utterance_mask must be [batch, utterances], got shape {tuple(utterance_mask.shape)}")
         if (
-            utterance_mask.dtype.is_floating_point
+            utterance_mask.dtype != torch.bool
             and self.validate_inputs
             and bool(((utterance_mask != 0) & (utterance_mask != 1)).any())
         ):
