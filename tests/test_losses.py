@@ -163,3 +163,16 @@ def test_low_precision_logits_do_not_overflow(dtype: torch.dtype) -> None:
     assert torch.isfinite(out.logits).all() and torch.isfinite(out.loss)
     kl = SelfDistillationLoss()(out.logits, (out.logits * 0.5))
     assert torch.isfinite(kl)
+
+
+def test_fast_dropout_has_dropout_statistics() -> None:
+    from vega_anchors.heads import Dropout
+
+    drop = Dropout(0.53).train()
+    x = torch.ones(400, 500)
+    y = drop(x)
+    kept = (y != 0).float().mean().item()
+    assert kept == pytest.approx(0.47, abs=0.01)
+    assert torch.allclose(y[y != 0], torch.full_like(y[y != 0], 1 / 0.47))
+    assert y.mean().item() == pytest.approx(1.0, abs=0.02)  # unbiased
+    assert torch.equal(drop.eval()(x), x)

@@ -11,6 +11,7 @@ from vega_anchors import DualBranchVEGA
 
 def pair(**overrides) -> tuple[DualBranchVEGA, DualBranchVEGA]:
     cfg = tiny_config(**overrides)
+    torch.manual_seed(0)
     packed = DualBranchVEGA(cfg, tiny_bank(), packed=True).eval()
     padded = DualBranchVEGA(cfg, tiny_bank(), packed=False).eval()
     padded.load_state_dict(packed.state_dict())
@@ -36,8 +37,9 @@ def test_outputs_losses_and_grads_agree(lengths: tuple[int, ...]) -> None:
             o1.anchor_logits[head][mask] / 100, o2.anchor_logits[head][mask] / 100, rtol=0, atol=1e-6
         )
     torch.testing.assert_close(l1.total, l2.total, rtol=1e-6, atol=1e-6)
-    for key, grad in g1.items():
-        torch.testing.assert_close(grad, g2[key], rtol=1e-4, atol=1e-6, msg=key)
+    for key, grad in g1.items():  # fp32 sums in a different order: agree relative to the gradient's scale
+        scale = max(1.0, grad.abs().max().item())
+        torch.testing.assert_close(grad, g2[key], rtol=1e-4, atol=1e-6 * scale, msg=key)
     assert all(torch.isfinite(x).all() for x in o1.logits.values())
     assert (o1.logits["fused"][~mask] == 0).all()  # no work, zeros at padding
 
