@@ -959,7 +959,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     for record in _run(args):
-        print(json.dumps(record), flush=True)
+        sys.stdout.write(json.dumps(record) + "\n")
+        sys.stdout.flush()
     return 0
 
 
