@@ -1,0 +1,71 @@
+"""The examples run end to end on small files the test writes (official layouts)."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from vega_anchors import AnchorBank, DualBranchVEGA, VEGAConfig
+from vega_anchors.data import save_feature_pickle, synthetic_dialogues
+from vega_anchors.interop import to_official_state_dict
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+DIMS = {"text": 12, "audio": 10, "visual": 6}
+
+
+def load_example(name: str):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def official_files(tmp_path: Path) -> tuple[Path, Path]:
+    data = synthetic_dialogues("iemocap", seed=0, modality_dims=DIMS, num_train=12, num_test=4)
+    features = tmp_path / "IEMOCAP_features.pkl"
+    save_feature_pickle(data, features, layout="vega")
+    g = torch.Generator().manual_seed(0)
+    bank = AnchorBank.from_features({c: torch.randn(4, 8, generator=g) for c in data.label_names})
+    anchors = tmp_path / "35_anchor.pt"
+    torch.save(bank.to_official(), anchors)
+    return features, anchors
+
+
+def test_demo_trains_on_official_layout_files(official_files, tmp_path, caplog) -> None:
+    features, anchors = official_files
+    demo = load_example("iemocap_demo")
+    caplog.set_level(logging.INFO)
+    argv = ["--features", str(features), "--anchors", str(anchors), "--epochs", "2", "--hidden-dim", "16",
+            "--no-progress", "--out-dir", str(tmp_path / "run")]  # fmt: skip
+    assert demo.main(argv) == 0
+    assert "REAL DATA" in caplog.text and "test: weighted F1" in caplog.text
+    assert (tmp_path / "run" / "last.pt").is_file() and (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_demo_evaluates_an_official_checkpoint(official_files, tmp_path, caplog) -> None:
+    features, anchors = official_files
+    cfg = VEGAConfig.iemocap(modalities=DIMS, hidden_dim=16, anchor_dim=8)
+    model = DualBranchVEGA(cfg, AnchorBank.from_official(anchors))
+    checkpoint = tmp_path / "IEMOCAP.pth"
+    torch.save(to_official_state_dict(model.state_dict()), checkpoint)
+    demo = load_example("iemocap_demo")
+    caplog.set_level(logging.INFO)
+    argv = ["--features", str(features), "--anchors", str(anchors), "--checkpoint", str(checkpoint),
+            "--hidden-dim", "16", "--no-progress"]  # fmt: skip
+    assert demo.main(argv) == 0
+    assert "official checkpoint" in caplog.text and "weighted F1" in caplog.text
+
+
+def test_demo_rejects_half_given_real_setup(official_files) -> None:
+    features, _ = official_files
+    demo = load_example("iemocap_demo")
+    with pytest.raises(SystemExit, match="--anchors"):
+        demo.main(["--features", str(features)])
+    with pytest.raises(SystemExit, match="need --features"):
+        demo.main(["--checkpoint", "x.pth"])
