@@ -331,19 +331,13 @@ def fit(
             break
         model.train()
         t0 = time.perf_counter()
-        totals: dict[str, float] = {}
+        sums: dict[str, Tensor] = {}  # on-device running sums: no host sync per step
         steps = utterances = 0
         batches = list(
             iterate_batches(
-                range_dialogues := train,
-                cfg.batch_size,
-                shuffle=True,
-                seed=cfg.seed,
-                epoch=epoch,
-                bucket_by_length=cfg.bucket_by_length,
+                train, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch, bucket_by_length=cfg.bucket_by_length
             )
         )
-        del range_dialogues
         bar = _progress(batches, enabled=cfg.progress and rank == 0, desc=f"epoch {epoch + 1}/{cfg.epochs}")
         for batch in bar:
             real = True
@@ -355,6 +349,7 @@ def fit(
                 real = bool(keep)
                 parts = [_dialogue_of(batch, i) for i in keep] or [_unlabelled(_dialogue_of(batch, 0))]
                 batch = collate_dialogues(parts)
+            utterances += batch.num_utterances if real else 0  # counted on the host copy
             batch = batch.to(device, non_blocking=True)
             with _autocast(device, cfg.precision):
                 out = ddp(**batch.model_inputs())
@@ -367,12 +362,12 @@ def fit(
             scaler.step(optimizer)
             scaler.update()
             steps += 1
-            utterances += batch.num_utterances if real else 0
             for name, value in {"total": loss.total, **loss.terms}.items():
                 if "/" not in name:
-                    totals[name] = totals.get(name, 0.0) + float(value.detach())
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{totals['total'] / steps:.4f}")
+                    sums[name] = sums.get(name, 0) + value.detach().double()
+            if hasattr(bar, "set_postfix") and steps % 10 == 0:
+                bar.set_postfix(loss=f"{float(sums['total']) / steps:.4f}")
+        totals = {name: float(value) for name, value in sums.items()}
         if world > 1:
             totals, utterances = _reduce_epoch_totals(totals, utterances, world, device)
         if scheduler is not None:
