@@ -1,0 +1,319 @@
+"""Utterance text → ``[T, D]`` features with a sentence encoder, cached on disk.
+
+Any sentence-transformers model or Hugging Face encoder works, given by hub name or local
+directory (the optional extra ``pip install "vega-anchors[text]"``; imported only when an encoder
+is built). Offline, point at a local copy: ``load_text_encoder("/models/all-MiniLM-L6-v2")``.
+
+Embeddings are cached per (model, texts): a second call with the same texts reads
+``cache_dir/<model>-<hash>.npy`` instead of running the encoder. Cache files are written
+atomically and read with ``allow_pickle=False``.
+
+.. note::
+    Sentence embeddings are often unit-norm (all-MiniLM-L6-v2: 384-d, per-dim RMS ≈ 0.05), ~40×
+    smaller than the position and speaker embeddings :class:`~vega_anchors.DualBranchVEGA` adds
+    to them. Train with ``VEGAConfig(input_norm="standardize")``; ``vega-anchors inspect-features``
+    warns about such scales.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from .._io import atomic_write
+from .tables import DialogueTable
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "HFTextEncoder",
+    "SentenceTransformerEncoder",
+    "TextEncoder",
+    "embed_tables",
+    "embed_texts",
+    "load_text_encoder",
+]
+
+_INSTALL_HINT = 'pip install "vega-anchors[text]"  (sentence-transformers)'
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """Anything that embeds a batch of strings.
+
+    ``identity`` names the model and its settings for the cache key (change it when outputs change);
+    ``encode(texts) -> [N, D]`` float array.
+    """
+
+    identity: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _local_identity(path: Path) -> str:
+    """A local model's identity: its resolved path plus the names, sizes and mtimes of its files."""
+    parts = [str(path.resolve())]
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for p in files:
+        stat = p.stat()
+        parts.append(f"{p.relative_to(path) if path.is_dir() else p.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "\n".join(parts)
+
+
+class SentenceTransformerEncoder:
+    """A ``sentence_transformers.SentenceTransformer`` (hub name or local directory).
+
+    Args:
+        name_or_path: e.g. ``"sentence-transformers/all-MiniLM-L6-v2"`` or a local directory.
+        device: ``"cpu"``, ``"cuda"``...; default: the library's choice.
+        normalize: L2-normalise the outputs (besides any normalisation the model itself applies).
+        **kwargs: passed to ``SentenceTransformer`` (e.g. ``revision=``, ``local_files_only=True``).
+    """
+
+    def __init__(
+        self, name_or_path: str | os.PathLike[str], *, device: str | None = None, normalize: bool = False, **kwargs: Any
+    ) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as err:
+            raise ImportError(f"SentenceTransformerEncoder needs sentence-transformers: {_INSTALL_HINT}") from err
+        self.name = str(name_or_path)
+        self.normalize = normalize
+        self.model = SentenceTransformer(self.name, device=device, **kwargs)
+        local = Path(self.name)
+        base = _local_identity(local) if local.exists() else f"{self.name}@{kwargs.get('revision', 'default')}"
+        self.identity = f"sentence-transformers\n{base}\nnormalize={normalize}"
+
+    @property
+    def dim(self) -> int:
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        dim = getter()
+        if dim is None:
+            raise ValueError(f"{self.name} does not report its embedding dimension")
+        return int(dim)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """``[N, D]`` float32 embeddings of ``texts``."""
+        out = self.model.encode(
+            list(texts),
+            batch_size=max(len(texts), 1),
+            show_progress_bar=False,
+            convert_to_numpy=True,
+            normalize_embeddings=self.normalize,
+        )
+        return np.asarray(out, dtype=np.float32)
+
+
+class HFTextEncoder:
+    """A plain Hugging Face ``transformers`` encoder with mean (or CLS) pooling.
+
+    Args:
+        name_or_path: hub name or local directory with the model and tokenizer files.
+        pooling: ``"mean"`` over real tokens (the sentence-transformers default) or ``"cls"``.
+        max_length: tokens kept per utterance.
+        normalize: L2-normalise the pooled outputs.
+        device: torch device (default ``"cpu"``).
+    """
+
+    def __init__(
+        self,
+        name_or_path: str | os.PathLike[str],
+        *,
+        pooling: Literal["mean", "cls"] = "mean",
+        max_length: int = 128,
+        normalize: bool = False,
+        device: str = "cpu",
+        **kwargs: Any,
+    ) -> None:
+        try:
+            from transformers import AutoModel, AutoTokenizer
+        except ImportError as err:
+            raise ImportError(f"HFTextEncoder needs transformers: {_INSTALL_HINT}") from err
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
+        self.name = str(name_or_path)
+        self.pooling, self.max_length, self.normalize, self.device = pooling, max_length, normalize, device
+        self.tokenizer = AutoTokenizer.from_pretrained(self.name, **kwargs)
+        self.model = AutoModel.from_pretrained(self.name, **kwargs).to(device).eval()
+        local = Path(self.name)
+        base = _local_identity(local) if local.exists() else f"{self.name}@{kwargs.get('revision', 'default')}"
+        self.identity = f"transformers\n{base}\npooling={pooling}\nmax_length={max_length}\nnormalize={normalize}"
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """``[N, D]`` float32 pooled embeddings of ``texts``."""
+        import torch
+
+        batch = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        ).to(self.device)
+        with torch.inference_mode():
+            hidden = self.model(**batch).last_hidden_state  # [N, L, D]
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        if self.normalize:
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+        return pooled.float().cpu().numpy()
+
+
+def load_text_encoder(
+    name_or_path: str | os.PathLike[str],
+    *,
+    backend: Literal["auto", "sentence-transformers", "transformers"] = "auto",
+    **kwargs: Any,
+) -> SentenceTransformerEncoder | HFTextEncoder:
+    """Build a text encoder. ``backend="auto"`` uses sentence-transformers when it is installed
+    (any model it can load; plain HF models get mean pooling), else ``transformers`` with mean pooling.
+    Keyword arguments go to the encoder class."""
+    if backend == "auto":
+        try:
+            import sentence_transformers  # noqa: F401
+        except ImportError:
+            backend = "transformers"
+        else:
+            backend = "sentence-transformers"
+    if backend == "sentence-transformers":
+        return SentenceTransformerEncoder(name_or_path, **kwargs)
+    if backend == "transformers":
+        return HFTextEncoder(name_or_path, **kwargs)
+    raise ValueError(f"backend must be 'auto', 'sentence-transformers' or 'transformers', got {backend!r}")
+
+
+# ---------------------------------------------------------------------------------------------- embedding
+
+
+def _slug(identity: str) -> str:
+    """A readable file-name prefix: the model's last two path components (``org_model``)."""
+    first = identity.splitlines()[1] if "\n" in identity else identity
+    name = "_".join(Path(first).parts[-2:]) or first
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")[-48:] or "encoder"
+
+
+def cache_key(identity: str, texts: Sequence[str]) -> str:
+    """SHA-256 over the encoder identity and the texts (length-prefixed, so no two lists collide)."""
+    digest = hashlib.sha256()
+    digest.update(identity.encode("utf-8"))
+    for text in texts:
+        data = text.encode("utf-8")
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def embed_texts(
+    texts: Sequence[str],
+    encoder: TextEncoder,
+    *,
+    batch_size: int = 64,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    desc: str = "embedding",
+) -> np.ndarray:
+    """Embed ``texts`` → ``[N, D]`` float32, in order, duplicates encoded once.
+
+    Args:
+        texts: the strings.
+        encoder: a :class:`TextEncoder` (e.g. from :func:`load_text_encoder`).
+        batch_size: strings per ``encoder.encode`` call.
+        cache_dir: when given, the result is read from / written to
+            ``cache_dir/<model>-<sha256(model identity, texts)[:20]>.npy`` (atomic write).
+        progress: a tqdm bar over batches.
+        desc: the bar's label.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    texts = [str(t) for t in texts]
+    cache_file = None
+    if cache_dir is not None:
+        key = cache_key(encoder.identity, texts)
+        cache_file = Path(cache_dir) / f"{_slug(encoder.identity)}-{key[:20]}.npy"
+        if cache_file.is_file():
+            try:
+                cached = np.load(cache_file, allow_pickle=False)
+            except (OSError, ValueError) as err:
+                logger.warning("ignoring unreadable embedding cache %s (%s)", cache_file, err)
+            else:
+                if cached.ndim == 2 and cached.shape[0] == len(texts):
+                    logger.info("embedding cache hit: %s (%d texts)", cache_file, len(texts))
+                    return cached.astype(np.float32, copy=False)
+                logger.warning(
+                    "ignoring embedding cache %s: shape %s for %d texts", cache_file, cached.shape, len(texts)
+                )
+    unique = list(dict.fromkeys(texts))
+    chunks = [unique[i : i + batch_size] for i in range(0, len(unique), batch_size)]
+    iterator: Any = chunks
+    if progress and chunks:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(chunks, desc=desc, unit="batch")
+    parts = []
+    for chunk in iterator:
+        out = np.asarray(encoder.encode(chunk), dtype=np.float32)
+        if out.ndim != 2 or out.shape[0] != len(chunk):
+            raise ValueError(f"encoder returned shape {out.shape} for {len(chunk)} texts; expected [N, D]")
+        parts.append(out)
+    if not parts:
+        return np.zeros((0, 0), dtype=np.float32)
+    table = np.concatenate(parts)
+    position = {text: i for i, text in enumerate(unique)}
+    result = table[[position[t] for t in texts]]
+    if cache_file is not None:
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.save(fh, result, allow_pickle=False)
+
+        atomic_write(cache_file, write)
+        logger.info("cached %d embeddings in %s", len(texts), cache_file)
+    return result
+
+
+def embed_tables(
+    tables: Mapping[str, DialogueTable] | DialogueTable,
+    encoder: TextEncoder,
+    *,
+    batch_size: int = 64,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> Any:
+    """Embed every utterance of one table, or of each split of ``{"train": table, ...}``.
+
+    Returns {dialogue id → ``[T, D]`` float32} for one table, or ``{split: {dialogue id → [T, D]}}``
+    for a mapping — the ``features`` argument of :func:`~vega_anchors.data.tables.build_feature_set`.
+    """
+    if isinstance(tables, DialogueTable):
+        return _embed_table(tables, encoder, batch_size, cache_dir, progress, "embedding")
+    return {
+        split: _embed_table(table, encoder, batch_size, cache_dir, progress, f"embedding {split}")
+        for split, table in tables.items()
+    }
+
+
+def _embed_table(
+    table: DialogueTable,
+    encoder: TextEncoder,
+    batch_size: int,
+    cache_dir: str | os.PathLike[str] | None,
+    progress: bool,
+    desc: str,
+) -> dict[str, np.ndarray]:
+    rows = embed_texts(table.texts(), encoder, batch_size=batch_size, cache_dir=cache_dir, progress=progress, desc=desc)
+    out: dict[str, np.ndarray] = {}
+    start = 0
+    for dialogue in table.dialogues:
+        out[dialogue.id] = rows[start : start + dialogue.length]
+        start += dialogue.length
+    return out
