@@ -64,3 +64,35 @@ def safe_torch_load(path: str | os.PathLike[str]) -> Any:
             f"({type(err).__name__}: {first}). Files that need full unpickling can run arbitrary code; "
             "re-save them as plain state dicts/tensors from a trusted environment."
         ) from err
+
+
+def read_safetensors(
+    path: str | os.PathLike[str], *, what: str, writer: str, hint: str = "", device: str = "cpu"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read a vega-anchors safetensors file: ``(tensors, metadata)``, the metadata being the JSON
+    stored under the ``"vega_anchors"`` header key. Data only: nothing is unpickled or executed.
+
+    ``what`` names the kind of file and ``writer`` the function that writes it, for error messages.
+    """
+    import json
+
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt", device=device) as fh:
+            header = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+    except Exception as err:  # safetensors raises several error types for foreign files
+        raise ValueError(f"{path} is not a vega-anchors {what} file (safetensors): {err}. {hint}".rstrip()) from err
+    if "vega_anchors" not in header:
+        raise ValueError(f"{path} has no vega-anchors metadata; was it written by {writer}?")
+    try:
+        meta = json.loads(header["vega_anchors"])
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is a damaged vega-anchors {what} file (metadata: {err})") from err
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path} is a damaged vega-anchors {what} file (metadata is not an object)")
+    return tensors, meta

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._io import atomic_write, safe_torch_load
+from .._io import atomic_write, read_safetensors, safe_torch_load
 from ..labels import canonical_label
 
 if TYPE_CHECKING:
@@ -279,28 +279,15 @@ class AnchorBank(nn.Module):
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> AnchorBank:
         """Read a bank written by :meth:`save` (safetensors: data only, no code is executed)."""
-        from safetensors import safe_open
-
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"anchor bank file not found: {path}")
+        tensors, meta = read_safetensors(
+            path, what="anchor bank", writer="AnchorBank.save", device=str(map_location),
+            hint="For the official 35_anchor.pt use AnchorBank.from_official.",
+        )  # fmt: skip
         try:
-            with safe_open(str(path), framework="pt", device=str(map_location)) as fh:
-                header = fh.metadata() or {}
-                tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
-        except Exception as err:  # safetensors raises several error types for foreign files
-            raise ValueError(
-                f"{path} is not a vega-anchors bank (safetensors) file: {err}. For the official "
-                "35_anchor.pt use AnchorBank.from_official."
-            ) from err
-        if "vega_anchors" not in header:
-            raise ValueError(f"{path} has no vega-anchors metadata; was it written by AnchorBank.save?")
-        try:
-            meta = json.loads(header["vega_anchors"])
             names, exemplars, counts = meta["class_names"], tensors["exemplars"], tensors["counts"]
             center_means = tensors["center_means"]
             encoder_name, pretrained = meta.get("encoder_name"), meta.get("pretrained")
-        except (ValueError, KeyError, TypeError, AttributeError) as err:
+        except (KeyError, TypeError, AttributeError) as err:
             raise ValueError(
                 f"{path} is a damaged vega-anchors bank file ({type(err).__name__}: {err}); re-create it "
                 "with AnchorBank.save"

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._io import atomic_write
+from .._io import atomic_write, read_safetensors
 from .dataset import Dialogue
 from .pickles import FeatureSet
 
@@ -119,24 +119,11 @@ def load_features(path: str | os.PathLike[str]) -> FeatureSet:
         FileNotFoundError: no such file.
         ValueError: not a feature store, or inconsistent contents (named).
     """
-    from safetensors import safe_open
-
+    tensors, meta = read_safetensors(
+        path, what="feature", writer="save_features", hint="For an official .pkl use load_feature_pickle."
+    )
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"feature file not found: {path}")
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            header = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
-    except Exception as err:  # safetensors raises several error types for foreign files
-        raise ValueError(
-            f"{path} is not a vega-anchors feature file (safetensors): {err}. "
-            "For an official .pkl use load_feature_pickle"
-        ) from err
-    if "vega_anchors" not in header:
-        raise ValueError(f"{path} has no vega-anchors metadata; was it written by save_features?")
-    try:
-        meta = json.loads(header["vega_anchors"])
         if meta.get("format") != FORMAT:
             raise ValueError(f"format is {meta.get('format')!r}, expected {FORMAT!r}")
         if int(meta.get("format_version", 0)) > FORMAT_VERSION:
