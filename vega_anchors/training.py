@@ -325,6 +325,11 @@ def fit(
         logger.info("resumed from %s at epoch %d", resume_from, start_epoch)
 
     ckpt_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
+
+    def evaluate_on(dialogues: Sequence[Dialogue]) -> EvalResult:
+        return evaluate(model, dialogues, batch_size=cfg.batch_size, device=device, precision=cfg.precision,
+                        class_names=class_names)  # fmt: skip
+
     for epoch in range(start_epoch, cfg.epochs):
         if cfg.patience is not None and epoch - best_epoch >= cfg.patience and best_epoch > 0:
             logger.info("early stop: no improvement for %d epochs", cfg.patience)
@@ -373,14 +378,7 @@ def fit(
         if scheduler is not None:
             scheduler.step()
         seconds = time.perf_counter() - t0
-        evaluation = evaluate(
-            model,
-            selection,
-            batch_size=cfg.batch_size,
-            device=device,
-            precision=cfg.precision,
-            class_names=class_names,
-        )
+        evaluation = evaluate_on(selection)
         score = evaluation.metrics.weighted_f1
         record: dict[str, Any] = {
             "epoch": epoch + 1,
@@ -438,16 +436,7 @@ def fit(
                     )
 
     model.load_state_dict(best_state)
-    test_result = None
-    if test:
-        test_result = evaluate(
-            model,
-            test,
-            batch_size=cfg.batch_size,
-            device=device,
-            precision=cfg.precision,
-            class_names=class_names,
-        )
+    test_result = evaluate_on(test) if test else None
     return FitResult(history, best_epoch, best_score, test_result, selected_on)
 
 
