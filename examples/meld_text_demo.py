@@ -128,6 +128,13 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--class-weights", choices=["official", "sqrt", "none"], default="none")
     p.add_argument("--top-speakers", type=int, default=8, help="named speakers (the rest share 'other')")
+    p.add_argument(
+        "--speaker-mode",
+        choices=["global", "per_dialogue"],
+        default="global",
+        help="global: the top named speakers across MELD; per_dialogue: speakers numbered by order "
+        "of appearance within each dialogue",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 avoids thrashing on a shared CPU)")
     p.add_argument("--save-features", default=None, help="also write the features as a .safetensors store")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -136,7 +143,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     tables = load_meld_tables(args.meld_dir)
-    speakers = SpeakerMap.fit(tables["train"], top_n=args.top_speakers)
+    speakers = SpeakerMap.fit(tables["train"], top_n=args.top_speakers, mode=args.speaker_mode)
     encoder = load_text_encoder(args.encoder or default_encoder(), device="cpu")
     text = embed_tables(tables, encoder, cache_dir=args.cache_dir, progress=not args.quiet)
     features = build_feature_set(tables, {"text": text}, speakers, source=str(args.meld_dir))
