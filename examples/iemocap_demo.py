@@ -4,7 +4,7 @@ With no arguments, everything is SYNTHETIC and offline: IEMOCAP-shaped random di
 built by a tiny random-weight open_clip model from generated images. It shows the pipeline works,
 not what VEGA achieves. With the official files it runs the paper's setup:
 
-    python examples/iemocap_demo.py                                   # synthetic, ~1-2 min on 2 CPU cores
+    python examples/iemocap_demo.py                                   # synthetic, ~30 s on 2 idle CPU cores
     python examples/iemocap_demo.py --features IEMOCAP_features.pkl --anchors 35_anchor.pt
     python examples/iemocap_demo.py --features IEMOCAP_features.pkl \\
         --anchor-images faces/ --clip-model ViT-B-32-quickgelu --pretrained openai
