@@ -142,6 +142,26 @@ def _autocast(device: torch.device, precision: Precision) -> contextlib.Abstract
 
 
 # ---------------------------------------------------------------------------- batches
+def batch_indices(
+    dialogues: Sequence[Dialogue],
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    epoch: int = 0,
+    bucket_by_length: bool = False,
+) -> list[list[int]]:
+    """Dialogue indices of each batch; the order depends only on ``(seed, epoch)``."""
+    if bucket_by_length:
+        sampler = LengthBucketBatchSampler([d.length for d in dialogues], batch_size, shuffle=shuffle, seed=seed)
+        sampler.set_epoch(epoch)
+        return list(sampler)
+    order = list(range(len(dialogues)))
+    if shuffle:
+        order = torch.randperm(len(dialogues), generator=torch.Generator().manual_seed(seed * 100003 + epoch)).tolist()
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
 def iterate_batches(
     dialogues: Sequence[Dialogue],
     batch_size: int,
@@ -152,23 +172,10 @@ def iterate_batches(
     bucket_by_length: bool = False,
 ) -> Iterator[DialogueBatch]:
     """Padded batches of ``dialogues``; the order depends only on ``(seed, epoch)``."""
-    if bucket_by_length:
-        sampler = LengthBucketBatchSampler([d.length for d in dialogues], batch_size, shuffle=shuffle, seed=seed)
-        sampler.set_epoch(epoch)
-        batches = list(sampler)
-    else:
-        order = list(range(len(dialogues)))
-        if shuffle:
-            order = torch.randperm(
-                len(dialogues), generator=torch.Generator().manual_seed(seed * 100003 + epoch)
-            ).tolist()
-        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for idx in batches:
+    for idx in batch_indices(
+        dialogues, batch_size, shuffle=shuffle, seed=seed, epoch=epoch, bucket_by_length=bucket_by_length
+    ):
         yield collate_dialogues([dialogues[i] for i in idx])
-
-
-def _shard(batch: list[int], rank: int, world: int) -> list[int]:
-    return batch[rank::world]
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -338,22 +345,18 @@ def fit(
         t0 = time.perf_counter()
         sums: dict[str, Tensor] = {}  # on-device running sums: no host sync per step
         steps = utterances = 0
-        batches = list(
-            iterate_batches(
-                train, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch, bucket_by_length=cfg.bucket_by_length
-            )
+        batches = batch_indices(
+            train, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch, bucket_by_length=cfg.bucket_by_length
         )
         bar = _progress(batches, enabled=cfg.progress and rank == 0, desc=f"epoch {epoch + 1}/{cfg.epochs}")
-        for batch in bar:
-            real = True
-            if world > 1:
-                keep = _shard(list(range(batch.batch_size)), rank, world)
-                # A batch smaller than the world leaves some ranks without a dialogue; they still
-                # join DDP's gradient all-reduce with an unlabelled placeholder (zero loss and
-                # gradients; compute_loss normalises over the global batch, so the result is exact).
-                real = bool(keep)
-                parts = [_dialogue_of(batch, i) for i in keep] or [_unlabelled(_dialogue_of(batch, 0))]
-                batch = collate_dialogues(parts)
+        for idx in bar:
+            # Every rank sees the same global batch and collates only its share of the dialogues.
+            # A batch smaller than the world leaves some ranks without a dialogue; they still join
+            # DDP's gradient all-reduce with an unlabelled placeholder (zero loss and gradients;
+            # compute_loss normalises over the global batch, so the result is exact).
+            mine = idx[rank::world]
+            real = bool(mine)
+            batch = collate_dialogues([train[i] for i in mine] if real else [_unlabelled(train[idx[0]])])
             utterances += batch.num_utterances if real else 0  # counted on the host copy
             batch = batch.to(device, non_blocking=True)
             with _autocast(device, cfg.precision):
@@ -440,16 +443,6 @@ def fit(
     return FitResult(history, best_epoch, best_score, test_result, selected_on)
 
 
-def _dialogue_of(batch: DialogueBatch, i: int) -> Dialogue:
-    n = int(batch.lengths[i])
-    return Dialogue(
-        id=batch.dialogue_ids[i] if batch.dialogue_ids else str(i),
-        features={m: x[i, :n] for m, x in batch.features.items()},
-        speakers=batch.speakers[i, :n],
-        labels=batch.labels[i, :n],
-    )
-
-
 def _reduce_epoch_totals(
     totals: dict[str, float], utterances: int, world: int, device: torch.device
 ) -> tuple[dict[str, float], int]:
@@ -487,6 +480,7 @@ __all__ = [
     "EvalResult",
     "FitResult",
     "TrainConfig",
+    "batch_indices",
     "evaluate",
     "fit",
     "init_distributed",
