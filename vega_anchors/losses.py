@@ -44,20 +44,25 @@ def _world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
-def weighted_mean(values: Tensor, weights: Tensor, *, across_ranks: bool = False) -> Tensor:
+def weighted_mean(
+    values: Tensor, weights: Tensor, *, across_ranks: bool = False, total: Tensor | None = None
+) -> Tensor:
     """``Σ w·v / Σ w``, with masked-out (``w == 0``) values never touching the result (NaN-safe),
     and an exact zero that stays attached to the graph when ``Σ w == 0``.
 
     With ``across_ranks`` (under ``torch.distributed``), ``Σ w`` is summed over all ranks and the
     result scaled by the world size, so that DDP's gradient *average* equals the gradient of the
     weighted mean over the global batch (ranks may hold different numbers of utterances).
+    ``total`` supplies ``Σ w`` (already summed over ranks) when several means share it, so it is
+    reduced once instead of once per term.
     """
     values = torch.where(weights > 0, values, torch.zeros_like(values))
-    total = weights.sum()
     world = _world_size() if across_ranks else 1
-    if world > 1:
-        total = total.detach().clone()
-        torch.distributed.all_reduce(total)
+    if total is None:
+        total = weights.sum()
+        if world > 1:
+            total = total.detach().clone()
+            torch.distributed.all_reduce(total)
     return (values * weights).sum() * world / torch.where(total > 0, total, torch.ones_like(total))
 
 
@@ -78,6 +83,7 @@ def masked_cross_entropy(
     class_weights: Tensor | None = None,
     *,
     across_ranks: bool = False,
+    total: Tensor | None = None,
 ) -> Tensor:
     """Class-weighted CE over valid items, as a weighted mean ``Σ w_y·ce / Σ w_y`` (the paper's).
 
@@ -90,7 +96,7 @@ def masked_cross_entropy(
     w = valid.to(ce.dtype)
     if class_weights is not None:
         w = w * class_weights.to(ce.dtype)[target]
-    return weighted_mean(ce, w, across_ranks=across_ranks)
+    return weighted_mean(ce, w, across_ranks=across_ranks, total=total)
 
 
 def distillation_kl(
@@ -101,6 +107,7 @@ def distillation_kl(
     reduction: Reduction = "elementwise_mean",
     *,
     across_ranks: bool = False,
+    total: Tensor | None = None,
 ) -> Tensor:
     """``KL(softmax(teacher/T) ‖ softmax(student/T)) · T²`` over valid items.
 
@@ -117,7 +124,7 @@ def distillation_kl(
         kl = kl / student.shape[-1]
     elif reduction != "batchmean":
         raise ValueError(f"reduction must be 'elementwise_mean' or 'batchmean', got {reduction!r}")
-    return weighted_mean(kl, valid.to(kl.dtype), across_ranks=across_ranks) * t * t
+    return weighted_mean(kl, valid.to(kl.dtype), across_ranks=across_ranks, total=total) * t * t
 
 
 def _flatten(x: Tensor) -> Tensor:

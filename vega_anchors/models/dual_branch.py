@@ -340,6 +340,16 @@ class DualBranchVEGA(nn.Module):
         check_labels(labels, cfg.num_classes)
         valid = valid_mask(labels, utterance_mask, labels.shape)
         target = labels.reshape(-1)
+        ce_total = kl_total = None
+        if across_ranks and torch.distributed.get_world_size() > 1:
+            # The CE terms share one denominator (Σ class weights of valid items) and the KL terms
+            # another (the valid count): sum both over ranks in a single all_reduce.
+            w = valid.double()
+            if self.class_weights is not None:
+                w = w * self.class_weights.double()[torch.where(valid, target, torch.zeros_like(target))]
+            totals = torch.stack([w.sum(), valid.double().sum()])
+            torch.distributed.all_reduce(totals)
+            ce_total, kl_total = totals[0], totals[1]
         lw = cfg.loss_weights
         terms: dict[str, Tensor] = {}
         total: Tensor | None = None
@@ -360,7 +370,9 @@ class DualBranchVEGA(nn.Module):
         def ce(logits: dict[str, Tensor]) -> dict[str, Tensor]:
             order = [FUSED, *cfg.modality_names]
             return {
-                m: masked_cross_entropy(flat(logits[m]), target, valid, self.class_weights, across_ranks=across_ranks)
+                m: masked_cross_entropy(
+                    flat(logits[m]), target, valid, self.class_weights, across_ranks=across_ranks, total=ce_total
+                )
                 for m in order
             }
 
@@ -368,7 +380,13 @@ class DualBranchVEGA(nn.Module):
             teacher = flat(logits[FUSED])
             return {
                 m: distillation_kl(
-                    flat(logits[m]), teacher, valid, temps[m].temperature, cfg.kl_reduction, across_ranks=across_ranks
+                    flat(logits[m]),
+                    teacher,
+                    valid,
+                    temps[m].temperature,
+                    cfg.kl_reduction,
+                    across_ranks=across_ranks,
+                    total=kl_total,
                 )
                 for m in cfg.modality_names
             }
