@@ -68,7 +68,9 @@ class StochasticAnchorSampler(nn.Module):
         use = torch.rand(draws, generator=self.generator) < self.p  # [draws]
         u = torch.rand(draws, bank.num_classes, generator=self.generator)  # [draws, C]
         device = centers.device
-        idx = (u * bank.counts.cpu()).long().clamp_max(bank.counts.cpu() - 1).to(device, non_blocking=True)
+        # Draws come from the CPU generator and move to the bank's device (copy, no sync).
+        u = u.to(device, non_blocking=True)
+        idx = (u * bank.counts).long().clamp_max(bank.counts - 1)
         classes = torch.arange(bank.num_classes, device=device).expand_as(idx)
         drawn = bank.exemplars[classes, idx]  # [draws, C, D]
         anchors = torch.where(use.to(device, non_blocking=True)[:, None, None], drawn, centers)
