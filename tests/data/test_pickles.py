@@ -98,21 +98,16 @@ def test_vega_layout_iemocap_squeezes_text_axis(tmp_path: Path) -> None:
     assert fs.train[0].speakers.tolist() == [0, 1, 1, 0]
 
 
+def _dialoguernn_fields(f: dict) -> tuple:
+    """The DialogueRNN/MMGCN 9-tuple (MELD appends one more field)."""
+    return tuple(f[k] for k in ("ids", "speakers", "labels", "text", "audio", "visual", "sent", "train", "test"))
+
+
 def test_dialoguernn_layout_python2_pickle_with_latin1_strings(tmp_path: Path) -> None:
     f = _iemocap_fields(np.random.default_rng(1), text_singleton=False)
     f["sent"]["Ses01F_impro01"][0] = "PLACEHOLDERX"
     data = pickle.dumps(
-        (
-            f["ids"],
-            f["speakers"],
-            f["labels"],
-            f["text"],
-            f["audio"],
-            f["visual"],
-            f["sent"],
-            f["train"],
-            f["test"],
-        ),
+        _dialoguernn_fields(f),
         protocol=2,
     )
     # Turn the placeholder into a Python-2 byte string (SHORT_BINSTRING) with a non-ASCII byte, as
@@ -134,18 +129,7 @@ def test_dialoguernn_layout_meld_ten_fields(tmp_path: Path) -> None:
     f = _meld_fields(np.random.default_rng(2))
     path = _write(
         tmp_path / "MELD_features.pkl",
-        (
-            f["ids"],
-            f["speakers"],
-            f["labels"],
-            f["text"],
-            f["audio"],
-            f["visual"],
-            f["sent"],
-            f["train"],
-            f["test"],
-            f["trailing"],
-        ),
+        (*_dialoguernn_fields(f), f["trailing"]),
     )
     fs = load_feature_pickle(path)
     assert fs.layout == "dialoguernn"
