@@ -100,7 +100,8 @@ class FakeEncoder:
 def test_build_features(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import vega_anchors.data.text as text_module
 
-    monkeypatch.setattr(text_module, "load_text_encoder", lambda *a, **k: FakeEncoder())
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(text_module, "load_text_encoder", lambda *a, **k: calls.append(k) or FakeEncoder())
     (tmp_path / "train.csv").write_text("conv,turn,who,says,mood\n1,0,A,hi there,calm\n1,1,B,bye,angry\n")
     (tmp_path / "test.csv").write_text("conv,turn,who,says,mood\n2,0,C,so so,calm\n")
     out = tmp_path / "f.safetensors"
@@ -115,3 +116,6 @@ def test_build_features(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys:
     assert features.num_speakers == 2 and features.extras["speaker_names"] == ["A", "other"]
     torch.testing.assert_close(features.train[0].features["text"], torch.tensor([[8.0, 1.0], [3.0, 0.0]]))
     assert features.test[0].speakers.tolist() == [1]
+    assert "layers" not in calls[0]  # the sentence embedding unless --layers is given
+    assert main([*argv, "--layers", "-2", "-1"]) == 0
+    assert calls[1]["layers"] == [-2, -1]

@@ -61,7 +61,8 @@ def _build(args: argparse.Namespace) -> int:
         if p
     }
     speakers = SpeakerMap.fit(tables["train"], top_n=args.top_speakers, mode=args.speaker_mode)
-    encoder = load_text_encoder(args.encoder, device=args.device)
+    options = {"layers": args.layers} if args.layers else {}
+    encoder = load_text_encoder(args.encoder, device=args.device, **options)
     text = embed_tables(tables, encoder, batch_size=args.batch_size, cache_dir=args.cache_dir, progress=not args.quiet)
     features = build_feature_set(tables, {"text": text}, speakers)
     save_features(features, args.out)
@@ -102,6 +103,14 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--encoding", default="utf-8-sig")
     build.add_argument("--top-speakers", type=int, default=8)
     build.add_argument("--speaker-mode", choices=["global", "per_dialogue"], default="global")
+    build.add_argument(
+        "--layers",
+        type=int,
+        nargs="+",
+        default=None,
+        help="mean-pool these hidden layers and concatenate them (e.g. -4 -3 -2 -1; transformers backend); "
+        "default: the model's sentence embedding",
+    )
     build.add_argument("--cache-dir", default=None, help="embedding cache folder")
     build.add_argument("--batch-size", type=int, default=64)
     build.add_argument("--device", default=None)
