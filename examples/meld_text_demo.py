@@ -12,7 +12,8 @@ outputs of its last four layers, concatenated (4 × 384 = 1536-d; ``--sentence-e
 model's unit-norm 384-d sentence embedding instead, which classifies worse). Features are standardised
 with training-split statistics (``input_norm="standardize"``; without it the model does not learn
 from unit-norm sentence embeddings) and fed to a CPU-sized model (``--hidden-dim 192`` instead of the
-paper's 768). ``--anchors``:
+paper's 768), evaluated and kept as a moving average of its weights (``--ema-decay 0.99``; 0 = off).
+``--logreg-baseline`` adds a per-utterance logistic regression on the same features. ``--anchors``:
 
 * ``none``: backbone only (no anchor branch);
 * ``text``: text-prompt anchors — several sentences per emotion embedded by the same encoder
@@ -166,7 +167,15 @@ def main() -> None:
     p.add_argument("--hidden-dim", type=int, default=192)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--feature-mask", type=float, default=0.1, help="VEGAConfig.feature_mask_prob")
     p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--weight-decay", type=float, default=0.00997)
+    p.add_argument(
+        "--ema-decay",
+        type=float,
+        default=0.99,
+        help="TrainConfig.ema_decay: evaluate and keep a moving average of the weights; 0 = off",
+    )
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--patience", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=16)
@@ -234,6 +243,7 @@ def main() -> None:
         hidden_dim=args.hidden_dim,
         num_heads=args.heads,
         dropout=args.dropout,
+        feature_mask_prob=args.feature_mask,
         num_speakers=features.num_speakers,
         class_weights=weights,
         anchor_dim=bank.dim if bank is not None else 512,
@@ -247,6 +257,8 @@ def main() -> None:
             epochs=args.epochs,
             batch_size=args.batch_size,
             lr=args.lr,
+            weight_decay=args.weight_decay,
+            ema_decay=args.ema_decay or None,
             patience=args.patience,
             seed=seed,
             device="cpu",

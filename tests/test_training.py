@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from vega_anchors import AnchorBank, DualBranchVEGA, VEGAConfig
 from vega_anchors.data import load_feature_pickle, save_feature_pickle, synthetic_dialogues
@@ -128,3 +129,42 @@ def test_fit_standardizes_inputs_on_the_training_split_only(data) -> None:
     fit(model, train, val=val, test=data.test, config=quick(epochs=1))
     rows = torch.cat([d.features["audio"] for d in train]).double()
     torch.testing.assert_close(model.input_norm["audio"].mean.double(), rows.mean(0), rtol=0, atol=1e-5)
+
+
+def test_ema_returns_the_moving_average_of_the_weights(data) -> None:
+    decay = 0.9
+    raw = make_model(data.label_names)
+    snapshots: list[dict[str, torch.Tensor]] = []
+    hook = register_optimizer_step_post_hook(
+        lambda *_: snapshots.append({n: p.detach().clone() for n, p in raw.named_parameters()})
+    )
+    try:
+        fit(raw, data.train, config=quick(epochs=1))
+    finally:
+        hook.remove()
+    expected = dict(snapshots[0])  # the first update copies the weights
+    for step in snapshots[1:]:
+        expected = {n: decay * expected[n] + (1 - decay) * p for n, p in step.items()}
+    averaged = make_model(data.label_names)
+    fit(averaged, data.train, config=quick(epochs=1, ema_decay=decay))
+    assert len(snapshots) > 3
+    for name, param in averaged.named_parameters():
+        torch.testing.assert_close(param.detach(), expected[name], rtol=1e-5, atol=1e-6, msg=name)
+    moved = [n for n, p in averaged.named_parameters() if not torch.allclose(p, snapshots[-1][n])]
+    assert moved  # the returned weights are the average, not the last step's
+
+
+def test_ema_resume_is_bit_identical(data, tmp_path) -> None:
+    full = make_model(data.label_names)
+    fit(full, data.train, config=quick(epochs=3, ema_decay=0.5, checkpoint_dir=str(tmp_path / "full")))
+    part = make_model(data.label_names)
+    fit(part, data.train, config=quick(epochs=1, ema_decay=0.5, checkpoint_dir=str(tmp_path / "part")))
+    resumed = make_model(data.label_names, seed=123)
+    fit(resumed, data.train, config=quick(epochs=3, ema_decay=0.5), resume_from=tmp_path / "part" / "last.pt")
+    for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values(), strict=True):
+        if isinstance(a, torch.Tensor):
+            assert torch.equal(a, b), name
+    with pytest.raises(ValueError, match="saved without ema_decay"):
+        plain = make_model(data.label_names)
+        fit(plain, data.train, config=quick(epochs=1, checkpoint_dir=str(tmp_path / "plain")))
+        fit(plain, data.train, config=quick(epochs=2, ema_decay=0.5), resume_from=tmp_path / "plain" / "last.pt")

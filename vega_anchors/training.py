@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,6 +53,13 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(0.00997, ge=0)
     scheduler: Literal["none", "cosine"] = "none"
     grad_clip: float | None = Field(None, gt=0)
+    ema_decay: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="keep an exponential moving average of the weights (updated every step) and evaluate, "
+        "select and return it instead of the raw weights; e.g. 0.999. None = off",
+    )
     patience: int | None = Field(30, ge=1, description="early stopping: epochs without improvement; None = off")
     val_fraction: float = Field(0.1, ge=0, lt=1, description="training dialogues held out for model selection")
     select_on_test_paper_protocol: bool = Field(
@@ -295,6 +302,17 @@ def fit(
         model.fit_input_normalization(train)  # statistics from the training split only
         logger.info("fitted input standardisation on %d training dialogues", len(train))
     model.to(device)
+    # The averaged copy (made before DDP wraps the model) is what gets evaluated, selected and
+    # returned; the raw weights keep training. Only parameters are averaged: the buffers (anchors,
+    # fitted input statistics, class weights) are fixed by now, and some are integer or bool.
+    ema = (
+        torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay)
+        )
+        if cfg.ema_decay is not None
+        else None
+    )
+    scored: DualBranchVEGA = cast(DualBranchVEGA, ema.module) if ema is not None else model
     ddp: nn.Module = model
     if world > 1:
         # A switched-off loss family leaves its temperatures (or anchor heads) without gradients.
@@ -317,7 +335,7 @@ def fit(
     )
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
     history: list[dict[str, Any]] = []
-    best_score, best_epoch, best_state = -math.inf, 0, copy.deepcopy(model.state_dict())
+    best_score, best_epoch, best_state = -math.inf, 0, copy.deepcopy(scored.state_dict())
     start_epoch = 0
     if resume_from is not None:
         state = load_checkpoint(resume_from)
@@ -326,6 +344,10 @@ def fit(
         if scheduler is not None and state.get("scheduler") is not None:
             scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
+        if ema is not None:
+            if state.get("ema") is None:
+                raise ValueError(f"{resume_from} was saved without ema_decay; resume with the same TrainConfig")
+            ema.load_state_dict(state["ema"])
         history, start_epoch = state["history"], state["epoch"]
         best_score, best_epoch, best_state = state["best_score"], state["best_epoch"], state["best_model"]
         _set_rng_state(state["rng"])
@@ -334,7 +356,7 @@ def fit(
     ckpt_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
 
     def evaluate_on(dialogues: Sequence[Dialogue]) -> EvalResult:
-        return evaluate(model, dialogues, batch_size=cfg.batch_size, device=device, precision=cfg.precision,
+        return evaluate(scored, dialogues, batch_size=cfg.batch_size, device=device, precision=cfg.precision,
                         class_names=class_names)  # fmt: skip
 
     for epoch in range(start_epoch, cfg.epochs):
@@ -369,6 +391,8 @@ def fit(
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             scaler.step(optimizer)
             scaler.update()
+            if ema is not None:
+                ema.update_parameters(model)
             steps += 1
             for name, value in {"total": loss.total, **loss.terms}.items():
                 if "/" not in name:
@@ -396,7 +420,7 @@ def fit(
         improved = score > best_score
         if improved:
             best_score, best_epoch = score, epoch + 1
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = copy.deepcopy(scored.state_dict())
         record["best_epoch"] = best_epoch
         history.append(record)
         logger.info(
@@ -417,6 +441,7 @@ def fit(
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
                     "scaler": scaler.state_dict(),
+                    "ema": ema.state_dict() if ema is not None else None,
                     "epoch": epoch + 1,
                     "history": history,
                     "best_score": best_score,
