@@ -124,8 +124,8 @@ class HFTextEncoder:
         layers: which hidden states to pool, concatenated in this order (``-1`` = last layer, ``0`` =
             the embeddings); output dim = ``hidden_size × len(layers)``. A sentence model's last layer
             is tuned for similarity; earlier layers keep more of what a classifier needs (measured on
-            MELD text: a logistic regression on all-MiniLM-L6-v2's last four layers, 0.592 weighted
-            F1, vs 0.564 on its sentence embedding — docs/own_data.md).
+            MELD text: a logistic regression on all-MiniLM-L6-v2's last four layers, 0.601 weighted
+            F1, vs 0.561 on its sentence embedding — docs/own_data.md).
     """
 
     def __init__(
