@@ -71,6 +71,7 @@ def _fit_config(workdir: Path | None) -> TrainConfig:
         lr=1e-2,
         progress=False,
         patience=None,
+        ema_decay=0.5,  # the weight average is copied before DDP wraps the model, and identical on every rank
         checkpoint_dir=str(workdir / "ckpt") if workdir else None,
         log_path=str(workdir / "log.json") if workdir else None,
     )
