@@ -168,3 +168,5 @@ def test_ema_resume_is_bit_identical(data, tmp_path) -> None:
         plain = make_model(data.label_names)
         fit(plain, data.train, config=quick(epochs=1, checkpoint_dir=str(tmp_path / "plain")))
         fit(plain, data.train, config=quick(epochs=2, ema_decay=0.5), resume_from=tmp_path / "plain" / "last.pt")
+    with pytest.raises(ValueError, match="saved with ema_decay"):
+        fit(make_model(data.label_names), data.train, config=quick(epochs=2), resume_from=tmp_path / "part" / "last.pt")

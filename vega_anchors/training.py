@@ -58,7 +58,7 @@ class TrainConfig(BaseModel):
         ge=0,
         lt=1,
         description="keep an exponential moving average of the weights (updated every step) and evaluate, "
-        "select and return it instead of the raw weights; e.g. 0.999. None = off",
+        "select and return it instead of the raw weights; e.g. 0.99 (an average over ~100 steps). None = off",
     )
     patience: int | None = Field(30, ge=1, description="early stopping: epochs without improvement; None = off")
     val_fraction: float = Field(0.1, ge=0, lt=1, description="training dialogues held out for model selection")
@@ -344,9 +344,10 @@ def fit(
         if scheduler is not None and state.get("scheduler") is not None:
             scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
+        if (ema is None) != (state.get("ema") is None):
+            saved = "without" if ema is not None else "with"
+            raise ValueError(f"{resume_from} was saved {saved} ema_decay; resume with the same TrainConfig")
         if ema is not None:
-            if state.get("ema") is None:
-                raise ValueError(f"{resume_from} was saved without ema_decay; resume with the same TrainConfig")
             ema.load_state_dict(state["ema"])
         history, start_epoch = state["history"], state["epoch"]
         best_score, best_epoch, best_state = state["best_score"], state["best_epoch"], state["best_model"]
