@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from vega_anchors.data import (
     DialogueTable,
@@ -134,8 +135,9 @@ def test_hf_encoder_pools_the_requested_layers() -> None:
 
     path = bundled.get_model_path()
     last = HFTextEncoder(path, normalize=True)
-    four = load_text_encoder(path, layers=(-4, -3, -2, -1))  # auto backend: layers= needs transformers
+    four = load_text_encoder(path, layers=(-4, -3, -2, -1), device=None)  # auto backend: layers= needs transformers
     assert isinstance(four, HFTextEncoder)
+    assert four.device == ("cuda" if torch.cuda.is_available() else "cpu")  # None: the library's choice
     assert (last.dim, four.dim) == (384, 4 * 384)
     assert last.identity != four.identity  # different outputs, different cache keys
     texts = ["I love this!", "Ew, that's gross.", "Okay."]

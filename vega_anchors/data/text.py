@@ -120,7 +120,7 @@ class HFTextEncoder:
         pooling: ``"mean"`` over real tokens (the sentence-transformers default) or ``"cls"``.
         max_length: tokens kept per utterance.
         normalize: L2-normalise each pooled layer.
-        device: torch device (default ``"cpu"``).
+        device: torch device (default ``"cpu"``; ``None``: CUDA when available, else CPU).
         layers: which hidden states to pool, concatenated in this order (``-1`` = last layer, ``0`` =
             the embeddings); output dim = ``hidden_size × len(layers)``. A sentence model's last layer
             is tuned for similarity; earlier layers keep more of what a classifier needs (measured on
@@ -135,7 +135,7 @@ class HFTextEncoder:
         pooling: Literal["mean", "cls"] = "mean",
         max_length: int = 128,
         normalize: bool = False,
-        device: str = "cpu",
+        device: str | None = "cpu",
         layers: Sequence[int] = (-1,),
         **kwargs: Any,
     ) -> None:
@@ -146,9 +146,14 @@ class HFTextEncoder:
         if pooling not in ("mean", "cls"):
             raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
         self.name = str(name_or_path)
-        self.pooling, self.max_length, self.normalize, self.device = pooling, max_length, normalize, device
+        self.pooling, self.max_length, self.normalize = pooling, max_length, normalize
+        if device is None:  # like sentence-transformers: the GPU when there is one
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device
         self.tokenizer = AutoTokenizer.from_pretrained(self.name, **kwargs)
-        self.model = AutoModel.from_pretrained(self.name, **kwargs).to(device).eval()
+        self.model = AutoModel.from_pretrained(self.name, **kwargs).to(self.device).eval()
         depth = int(self.model.config.num_hidden_layers)  # hidden states: embeddings + one per layer
         self.layers = tuple(int(i) for i in layers)
         bad = [i for i in self.layers if not -(depth + 1) <= i <= depth]
