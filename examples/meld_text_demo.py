@@ -202,10 +202,8 @@ def main() -> None:
 
     tables = load_meld_tables(args.meld_dir)
     speakers = SpeakerMap.fit(tables["train"], top_n=args.top_speakers, mode=args.speaker_mode)
-    if args.sentence_embedding:
-        encoder = load_text_encoder(args.encoder or default_encoder(), device="cpu")
-    else:
-        encoder = load_text_encoder(args.encoder or default_encoder(), device="cpu", layers=args.text_layers)
+    options = {} if args.sentence_embedding else {"layers": args.text_layers}
+    encoder = load_text_encoder(args.encoder or default_encoder(), device="cpu", **options)
     text = embed_tables(tables, encoder, cache_dir=args.cache_dir, progress=not args.quiet)
     features = build_feature_set(tables, {"text": text}, speakers, source=str(args.meld_dir))
     report = feature_report(features)
