@@ -1,4 +1,5 @@
-"""Multi-process helpers: split anchor encoding across ranks and gather the features in order.
+"""Process, device and precision helpers, in one place: rank and world size, torchrun setup, the
+default device, autocast by precision name, and sharded anchor encoding.
 
 Everything here is the identity outside ``torch.distributed`` (or with one process), so code that
 calls it runs unchanged on a laptop and under ``torchrun``.
@@ -6,16 +7,30 @@ calls it runs unchanged on a laptop and under ``torchrun``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
-__all__ = ["is_distributed", "rank_and_world", "shard_encode"]
+__all__ = [
+    "Precision",
+    "autocast",
+    "default_device",
+    "init_distributed",
+    "is_distributed",
+    "low_precision_dtype",
+    "rank_and_world",
+    "shard_encode",
+    "world_size",
+]
+
+Precision = Literal["fp32", "bf16", "fp16"]
+_LOW_PRECISION = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +47,54 @@ def rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def world_size() -> int:
+    """Number of processes in ``torch.distributed``; 1 outside it."""
+    return rank_and_world()[1]
+
+
+def init_distributed() -> tuple[int, int]:
+    """Initialise ``torch.distributed`` from torchrun's environment (gloo on CPU, nccl on CUDA).
+    Returns ``(rank, world_size)``; ``(0, 1)`` outside torchrun."""
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
+        return 0, 1
+    if not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    return rank_and_world()
+
+
+def default_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` if given; else this process's CUDA device (``LOCAL_RANK``) when CUDA is available,
+    else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+def low_precision_dtype(precision: str) -> torch.dtype | None:
+    """``torch.bfloat16``/``torch.float16`` for ``"bf16"``/``"fp16"``, ``None`` for ``"fp32"``."""
+    if precision == "fp32":
+        return None
+    if precision not in _LOW_PRECISION:
+        raise ValueError(f"precision must be 'fp32', 'bf16' or 'fp16', got {precision!r}")
+    return _LOW_PRECISION[precision]
+
+
+def autocast(device: torch.device | str, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """Autocast to ``precision`` on ``device`` (a no-op for ``"fp32"``). fp16 needs CUDA."""
+    device = torch.device(device)
+    dtype = low_precision_dtype(precision)
+    if dtype is None:
+        return contextlib.nullcontext()
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("precision='fp16' needs a CUDA device; use 'bf16' on CPU")
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def _signature(images: Sequence[Any]) -> str:

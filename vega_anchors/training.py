@@ -464,8 +464,14 @@ def fit(
                         },
                     )
 
+    # One truth: the returned model, best_score and the test score are the same (dev-selected,
+    # averaged when EMA is on) weights.
     model.load_state_dict(best_state)
-    test_result = evaluate_on(test) if test else None
+    test_result = None
+    if test:
+        test_result = evaluate(
+            model, test, batch_size=cfg.batch_size, device=device, precision=cfg.precision, class_names=class_names
+        )
     return FitResult(history, best_epoch, best_score, test_result, selected_on)
 
 

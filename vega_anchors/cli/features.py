@@ -1,4 +1,4 @@
-"""The ``vega-anchors`` command.
+"""``vega-anchors inspect-features`` and ``vega-anchors build-features``.
 
 ``vega-anchors inspect-features PATH``
     Print a :func:`~vega_anchors.data.feature_report` for a feature pickle (official layouts) or a
@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from .data.pickles import FeatureSet, load_feature_pickle
-from .data.report import MAX_FEATURE_RMS, MIN_FEATURE_RMS, feature_report
-from .data.store import is_feature_store, load_features
+from ..data.pickles import FeatureSet, load_feature_pickle
+from ..data.report import MAX_FEATURE_RMS, MIN_FEATURE_RMS, feature_report
+from ..data.store import is_feature_store, load_features
 
-__all__ = ["main", "read_any_features"]
+__all__ = ["read_any_features", "register"]
 
 
 def read_any_features(path: str | Path, *, dataset: str | None = None) -> FeatureSet:
@@ -42,9 +39,9 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from .data.store import save_features
-    from .data.tables import SpeakerMap, TableColumns, build_feature_set, load_dialogue_table
-    from .data.text import embed_tables, load_text_encoder
+    from ..data.store import save_features
+    from ..data.tables import SpeakerMap, TableColumns, build_feature_set, load_dialogue_table
+    from ..data.text import embed_tables, load_text_encoder
 
     columns = TableColumns(
         dialogue=args.dialogue_column,
@@ -74,10 +71,8 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vega-anchors", description="VEGA for emotion recognition in conversations")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    sub = parser.add_subparsers(dest="command", required=True)
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``inspect-features`` and ``build-features`` to the ``vega-anchors`` command."""
 
     inspect = sub.add_parser("inspect-features", help="report scales, defects and balance of a feature file")
     inspect.add_argument("path", help="a feature pickle (.pkl, trusted files only) or a feature store (.safetensors)")
@@ -116,21 +111,3 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--device", default=None)
     build.add_argument("--quiet", action="store_true", help="no progress bars")
     build.set_defaults(run=_build)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``vega-anchors`` command; returns the exit status."""
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        return int(args.run(args))
-    except (FileNotFoundError, ValueError) as err:
-        print(f"vega-anchors {args.command}: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,45 @@
+"""The ``vega-anchors`` command: one module per command group, each with ``register(subparsers)``.
+
+Run ``vega-anchors --help`` for the list; each command's ``--help`` for its flags. Errors are
+printed as ``vega-anchors COMMAND: error: ...`` (naming the flag to change) with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import features
+from .features import read_any_features
+
+__all__ = ["main", "read_any_features"]
+
+_GROUPS = [features]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vega-anchors", description="VEGA for emotion recognition in conversations")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in _GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vega-anchors`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.run(args))
+    except (FileNotFoundError, ValueError) as err:
+        print(f"vega-anchors {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
