@@ -124,7 +124,12 @@ def test_anchor_alignment_logits_are_scaled_cosines() -> None:
     feats, labels = torch.randn(2, 4, 6), torch.tensor([[0, 1, 2, -1], [2, 2, -1, -1]])
     out = loss_fn(feats, labels)
     proj = F.normalize(loss_fn.head.proj(feats), dim=-1)
-    torch.testing.assert_close(out.logits, 100 * proj @ bank.centers.t())
+    real = labels != -1
+    torch.testing.assert_close(out.logits[real], (100 * proj @ bank.centers.t())[real])
+    torch.testing.assert_close(loss_fn.logits(feats), 100 * proj @ bank.centers.t())  # every row, no labels
+    # items that do not count never reach the projector: their logits are those of a zero row
+    zero = 100 * F.normalize(loss_fn.head.proj(torch.zeros(6)), dim=-1) @ bank.centers.t()
+    torch.testing.assert_close(out.logits[~real], zero.expand(int((~real).sum()), -1))
     assert out.logits.abs().max() <= 100 + 1e-4
     flat = loss_fn(feats.reshape(8, 6), labels.reshape(8))
     torch.testing.assert_close(flat.loss, out.loss)

@@ -71,7 +71,7 @@ def _official_key_to_ours(key: str) -> str | None:
     if m := re.fullmatch(r"(t|a|v|all)_output_layer\.(\d+)\.(weight|bias)", key):
         return f"classifiers.{LETTERS[m[1]]}.{m[2]}.{m[3]}"
     if m := re.fullmatch(r"(t|a|v|all)_clip_proj\.(\d+)\.(weight|bias)", key):
-        return f"anchor_heads.{LETTERS[m[1]]}.proj.{m[2]}.{m[3]}"
+        return f"anchor_align.{LETTERS[m[1]]}.head.proj.{m[2]}.{m[3]}"
     raise KeyError(f"unrecognised official parameter name {key!r}")
 
 
@@ -95,7 +95,7 @@ def _our_key_to_official(key: str) -> str | None:
         return "last_gate.fc.weight"
     if m := re.fullmatch(r"classifiers\.(\w+)\.(\d+)\.(weight|bias)", key):
         return f"{_NAMES[m[1]]}_output_layer.{m[2]}.{m[3]}"
-    if m := re.fullmatch(r"anchor_heads\.(\w+)\.proj\.(\d+)\.(weight|bias)", key):
+    if m := re.fullmatch(r"anchor_align\.(\w+)\.head\.proj\.(\d+)\.(weight|bias)", key):
         return f"{_NAMES[m[1]]}_clip_proj.{m[2]}.{m[3]}"
     return None  # anchor bank, sampler state, class weights: not part of official checkpoints
 

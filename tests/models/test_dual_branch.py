@@ -70,7 +70,7 @@ def test_predict_skips_anchor_branch_and_masks_padding() -> None:
     cfg = tiny_config()
     model = DualBranchVEGA(cfg, tiny_bank()).eval()
     calls = []
-    for head in model.anchor_heads.values():
+    for head in model.anchor_align.values():
         head.register_forward_hook(lambda *a: calls.append(1))
     data = batch(cfg)
     pred = model.predict(**data["inputs"])

@@ -11,8 +11,17 @@ import torch
 from torch import Tensor, nn
 
 from ..anchors.bank import AnchorBank
-from ..heads import AnchorHead, mlp
-from ..losses import SelfDistillationLoss, check_labels, distillation_kl, masked_cross_entropy, valid_mask
+from ..distributed import world_size
+from ..heads import mlp
+from ..losses import (
+    AnchorAlignmentLoss,
+    MaskedCrossEntropyLoss,
+    SelfDistillationLoss,
+    check_labels,
+    denominators,
+    masked_rows,
+    valid_mask,
+)
 from ..sampling import StochasticAnchorSampler
 from .config import FUSED, VEGAConfig
 from .layers import CrossModalBlock, GatedFusion, RowLayout, Standardize, sinusoidal_positions
@@ -72,7 +81,6 @@ class DualBranchVEGA(nn.Module):
 
     prob_gate_logit: Tensor
     positions: Tensor
-    class_weights: Tensor | None
 
     def __init__(
         self, config: VEGAConfig, anchors: AnchorBank | None, *, validate_inputs: bool = True, packed: bool = True
@@ -118,15 +126,20 @@ class DualBranchVEGA(nn.Module):
         )
         self.bank = anchors
         if anchors is not None:
-            self.anchor_heads = nn.ModuleDict(
+            # One AnchorAlignmentLoss per head; the model draws the anchors once per step and passes
+            # them to every head (the paper's shared draw), so the heads hold none themselves.
+            self.anchor_align = nn.ModuleDict(
                 {
-                    m: AnchorHead(
+                    m: AnchorAlignmentLoss(
+                        None,
                         h,
-                        config.anchor_dim,
-                        layers=proj_cfg.layers,
+                        num_classes=c,
+                        anchor_dim=config.anchor_dim,
+                        projector_layers=proj_cfg.layers,
                         activation=proj_cfg.activation,
                         dropout=proj_cfg.dropout,
                         logit_scale=config.logit_scale,
+                        class_weights=config.class_weights,
                     )
                     for m in heads
                 }
@@ -138,9 +151,13 @@ class DualBranchVEGA(nn.Module):
             self.sampler = StochasticAnchorSampler(s.p, s.mode, seed=s.seed)
         # Mixes the two fused distributions for `average_prob`; never in the loss, so a buffer.
         self.register_buffer("prob_gate_logit", torch.zeros(()))
-        # float64 so that casting the model to float64 keeps the weights exact (cast to the logits' dtype at use).
-        weights = None if config.class_weights is None else torch.tensor(config.class_weights, dtype=torch.float64)
-        self.register_buffer("class_weights", weights)
+        self.cls_loss = MaskedCrossEntropyLoss(config.class_weights)
+        self.register_load_state_dict_pre_hook(_upgrade_state_dict)
+
+    @property
+    def class_weights(self) -> Tensor | None:
+        """The CE class weights ``[C]`` (``None`` = unweighted), shared by every CE term."""
+        return self.cls_loss.class_weights
 
     @property
     def has_anchor_branch(self) -> bool:
@@ -180,7 +197,10 @@ class DualBranchVEGA(nn.Module):
         if self.validate_inputs:
             for m, x in features.items():
                 if not bool(torch.isfinite(x).all()):
-                    raise ValueError(f"{m} features contain NaN or Inf; clean them or pass validate_inputs=False")
+                    raise ValueError(
+                        f"{m} features contain NaN or Inf; clean them or pass validate_inputs=False "
+                        "(values at padded positions are then ignored exactly)"
+                    )
             if speakers.dim() == 2:
                 ids = speakers[utterance_mask.bool()]
                 if ids.numel() and bool(((ids < 0) | (ids >= cfg.num_speakers)).any()):
@@ -219,6 +239,7 @@ class DualBranchVEGA(nn.Module):
         p = self.config.feature_mask_prob
         h: dict[str, Tensor] = {}
         for m, x in features.items():
+            x = masked_rows(x.reshape(b * t, -1), mask.reshape(-1)).reshape(x.shape)  # padding never leaks
             if self.training and p > 0:
                 # Feature-dimension masking: one mask per dialogue and modality (official augmentation).
                 keep = torch.rand(x.shape[0], 1, x.shape[-1], device=x.device) >= p
@@ -279,7 +300,7 @@ class DualBranchVEGA(nn.Module):
             anchors = self.sampler(self.bank, fused.shape[0])
         else:
             anchors = torch.nn.functional.normalize(anchors, dim=-1)
-        anchor_logits = {m: self.anchor_heads[m](x, anchors) for m, x in heads.items()}
+        anchor_logits = {m: self.anchor_align[m].logits(x, anchors) for m, x in heads.items()}
         out.anchor_logits = {m: layout.to_padded(x) for m, x in anchor_logits.items()}
         out.anchor_temperatures = {m: d.temperature for m, d in self.anchor_distill.items()}
         p_cls = torch.softmax(out.logits[FUSED], -1)
@@ -322,87 +343,73 @@ class DualBranchVEGA(nn.Module):
         *,
         across_ranks: bool | None = None,
     ) -> VEGALoss:
-        """The official training objective.
+        """The official training objective, composed from the exported losses.
 
         ``total = Σ_family λ_family · Σ_head λ_term · term`` over the enabled families: class-weighted
-        CE of every classifier (``cls``), KL(fused → each modality) on classifier logits (``cls_kl``),
-        CE of every anchor head (``anchor``), KL(fused → each modality) on anchor logits (``anchor_kl``).
-        ``labels [B, T]`` with -1 at padding; ``utterance_mask [B, T]`` (optional, 1 = real).
+        CE of every classifier (``cls``, :class:`MaskedCrossEntropyLoss`), KL(fused → each modality)
+        on classifier logits (``cls_kl``, :class:`SelfDistillationLoss`), CE of every anchor head
+        (``anchor``, :class:`AnchorAlignmentLoss`), KL(fused → each modality) on anchor logits
+        (``anchor_kl``). ``labels [B, T]`` with -1 at padding; ``utterance_mask [B, T]`` (optional, 1 = real).
 
         ``across_ranks`` (default: on in training mode under ``torch.distributed``) normalises every
         mean over the *global* batch, so DDP's averaged gradients equal a single-process step on the
         whole batch. Each rank's reported values are then its share × world size.
         """
         if across_ranks is None:
-            dist = torch.distributed
-            across_ranks = self.training and dist.is_available() and dist.is_initialized()
+            across_ranks = self.training and world_size() > 1
         cfg = self.config
         check_labels(labels, cfg.num_classes)
         valid = valid_mask(labels, utterance_mask, labels.shape)
         target = labels.reshape(-1)
-        ce_total = kl_total = None
-        if across_ranks and torch.distributed.get_world_size() > 1:
-            # The CE terms share one denominator (Σ class weights of valid items) and the KL terms
-            # another (the valid count): sum both over ranks in a single all_reduce.
-            w = valid.double()
-            if self.class_weights is not None:
-                w = w * self.class_weights.double()[torch.where(valid, target, torch.zeros_like(target))]
-            totals = torch.stack([w.sum(), valid.double().sum()])
-            torch.distributed.all_reduce(totals)
-            ce_total, kl_total = totals[0], totals[1]
-        lw = cfg.loss_weights
-        terms: dict[str, Tensor] = {}
-        total: Tensor | None = None
-
-        def flat(x: Tensor) -> Tensor:
-            return x.reshape(-1, x.shape[-1])
-
-        def add_family(name: str, values: dict[str, Tensor]) -> None:
-            nonlocal total
-            weighted = {head: lw.term(name, head) * v for head, v in values.items()}
-            for head, v in weighted.items():
-                terms[f"{name}/{head}"] = v
-            family_sum = torch.stack(list(weighted.values())).sum()
-            terms[name] = family_sum
-            contribution = lw.family[name] * family_sum
-            total = contribution if total is None else total + contribution
-
-        def ce(logits: dict[str, Tensor]) -> dict[str, Tensor]:
-            order = [FUSED, *cfg.modality_names]
-            return {
-                m: masked_cross_entropy(
-                    flat(logits[m]), target, valid, self.class_weights, across_ranks=across_ranks, total=ce_total
-                )
-                for m in order
-            }
-
-        def kl(logits: dict[str, Tensor], temps: nn.ModuleDict) -> dict[str, Tensor]:
-            teacher = flat(logits[FUSED])
-            return {
-                m: distillation_kl(
-                    flat(logits[m]),
-                    teacher,
-                    valid,
-                    temps[m].temperature,
-                    cfg.kl_reduction,
-                    across_ranks=across_ranks,
-                    total=kl_total,
-                )
-                for m in cfg.modality_names
-            }
-
+        # One set of denominators (one all_reduce under DDP) shared by every term.
+        shared = denominators(target, valid, self.class_weights, across_ranks=across_ranks)
+        families: dict[str, dict[str, Tensor]] = {}
         if cfg.losses.cls:
-            add_family("cls", ce(output.logits))
+            families["cls"] = {
+                m: self.cls_loss(_flat(output.logits[m]), target, valid, denominators=shared, validate=False)
+                for m in self._ce_order()
+            }
         if cfg.losses.cls_kl:
-            add_family("cls_kl", kl(output.logits, self.cls_distill))
+            families["cls_kl"] = self._distill(output.logits, self.cls_distill, valid, shared)
         if (cfg.losses.anchor or cfg.losses.anchor_kl) and not output.anchor_logits:
             raise ValueError("the anchor losses need anchor logits: call forward with anchor_branch=True")
         if cfg.losses.anchor:
-            add_family("anchor", ce(output.anchor_logits))
+            families["anchor"] = {
+                m: self.anchor_align[m].loss(
+                    _flat(output.anchor_logits[m]), target, valid, denominators=shared, validate=False
+                )
+                for m in self._ce_order()
+            }
         if cfg.losses.anchor_kl:
-            add_family("anchor_kl", kl(output.anchor_logits, self.anchor_distill))
-        if total is None:
+            families["anchor_kl"] = self._distill(output.anchor_logits, self.anchor_distill, valid, shared)
+        if not families:
             raise ValueError("every loss family is switched off in config.losses")
+        return self._weigh(families)
+
+    def _ce_order(self) -> list[str]:
+        return [FUSED, *self.config.modality_names]
+
+    def _distill(
+        self, logits: dict[str, Tensor], losses: nn.ModuleDict, valid: Tensor, shared: Any
+    ) -> dict[str, Tensor]:
+        """KL(fused → modality) for every modality, through each modality's :class:`SelfDistillationLoss`."""
+        teacher = _flat(logits[FUSED])
+        return {
+            m: losses[m](_flat(logits[m]), teacher, valid, denominators=shared) for m in self.config.modality_names
+        }
+
+    def _weigh(self, families: dict[str, dict[str, Tensor]]) -> VEGALoss:
+        """``total = Σ_family λ_family · Σ_head λ_term · term``, with every weighted term named."""
+        lw = self.config.loss_weights
+        terms: dict[str, Tensor] = {}
+        total: Tensor | None = None
+        for name, values in families.items():
+            weighted = {head: lw.term(name, head) * v for head, v in values.items()}
+            terms.update({f"{name}/{head}": v for head, v in weighted.items()})
+            terms[name] = torch.stack(list(weighted.values())).sum()
+            contribution = lw.family[name] * terms[name]
+            total = contribution if total is None else total + contribution
+        assert total is not None
         return VEGALoss(total=total, terms=terms)
 
     @torch.no_grad()
@@ -432,3 +439,21 @@ class DualBranchVEGA(nn.Module):
         model = cls(config, anchors, **kwargs).to(dtype)
         load_official_state_dict(model, state)
         return model
+
+
+def _flat(x: Tensor) -> Tensor:
+    return x.reshape(-1, x.shape[-1])
+
+
+def _upgrade_state_dict(module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+    """Read state dicts saved by vega-anchors 0.1 (``anchor_heads.<m>.proj.*``, ``class_weights``)."""
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        rest = key[len(prefix) :]
+        if rest.startswith("anchor_heads.") and ".proj." in rest:
+            head, tail = rest.removeprefix("anchor_heads.").split(".proj.", 1)
+            state_dict[f"{prefix}anchor_align.{head}.head.proj.{tail}"] = state_dict.pop(key)
+        elif rest == "class_weights":
+            weights = state_dict.pop(key)
+            state_dict[f"{prefix}cls_loss.class_weights"] = weights
+            for head in getattr(module, "anchor_align", {}):
+                state_dict.setdefault(f"{prefix}anchor_align.{head}.class_weights", weights)
