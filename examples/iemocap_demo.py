@@ -25,7 +25,8 @@ from pathlib import Path
 import torch
 
 from vega_anchors import EMOTION_LABELS, AnchorBank, DualBranchVEGA, OpenCLIPImageEncoder, VEGAConfig
-from vega_anchors.data import FeatureSet, load_feature_pickle, synthetic_dialogues
+from vega_anchors.data import FeatureSet, synthetic_dialogues
+from vega_anchors.official import load_anchors, load_feature_pickle, load_model
 from vega_anchors.toy import register_tiny_clip, write_synthetic_faces
 from vega_anchors.training import TrainConfig, evaluate, fit, init_distributed
 
@@ -83,7 +84,7 @@ def load_bank(args: argparse.Namespace, classes: tuple[str, ...], device: str | 
     if args.anchors is not None:
         if args.anchors.suffix == ".safetensors":
             return AnchorBank.load(args.anchors)
-        return AnchorBank.from_official(args.anchors, classes=classes)
+        return load_anchors(args.anchors, classes=classes)
     encoder = OpenCLIPImageEncoder(args.clip_model, args.pretrained, device=device)
     return AnchorBank.from_image_folder(args.anchor_images, encoder, classes=classes)
 
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info(data.summary())
 
     if args.checkpoint is not None:
-        model = DualBranchVEGA.from_official(args.checkpoint, config, bank).float()
+        model = load_model(args.checkpoint, config, bank).float()
         result = evaluate(
             model, data.test, batch_size=train_cfg.batch_size, device=args.device, class_names=data.label_names
         )

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from vega_anchors import AnchorBank, DualBranchVEGA, VEGAConfig
+from vega_anchors.official import config_from_args, load_anchors, load_model
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = ("iemocap_small", "meld_small")
@@ -35,14 +36,14 @@ def load_case(name: str) -> dict[str, Any]:
 
 def golden_config(case: dict[str, Any]) -> VEGAConfig:
     meta = case["meta"]
-    return VEGAConfig.from_official_args(
+    return config_from_args(
         **meta["loss_lambdas"], **meta["dims"], **meta["head_config"], n_classes=len(meta["dataset_labels"])
     ).model_copy(update={"class_weights": list(meta["class_weights"])})
 
 
 def golden_model(case: dict[str, Any], packed: bool = True) -> tuple[DualBranchVEGA, AnchorBank]:
-    bank = AnchorBank.from_official(case["anchors_official_format"])
-    model = DualBranchVEGA.from_official(case["state_dict"], golden_config(case), bank, packed=packed).eval()
+    bank = load_anchors(case["anchors_official_format"])
+    model = load_model(case["state_dict"], golden_config(case), bank, packed=packed).eval()
     return model, bank
 
 

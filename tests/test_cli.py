@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from vega_anchors.cli import main
-from vega_anchors.data import Dialogue, FeatureSet, load_features, save_feature_pickle, save_features
+from vega_anchors.data import Dialogue, FeatureSet, load_features, save_features
+from vega_anchors.official import save_feature_pickle
 
 ROOT = Path(__file__).resolve().parents[1]
 

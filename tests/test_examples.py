@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from vega_anchors import AnchorBank, DualBranchVEGA, VEGAConfig
-from vega_anchors.data import save_feature_pickle, synthetic_dialogues
-from vega_anchors.interop import to_official_state_dict
+from vega_anchors.data import synthetic_dialogues
+from vega_anchors.official import anchors_to_official, load_anchors, save_feature_pickle, to_official_state_dict
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DIMS = {"text": 12, "audio": 10, "visual": 6}
@@ -33,7 +33,7 @@ def official_files(tmp_path: Path) -> tuple[Path, Path]:
     g = torch.Generator().manual_seed(0)
     bank = AnchorBank.from_features({c: torch.randn(4, 8, generator=g) for c in data.label_names})
     anchors = tmp_path / "35_anchor.pt"
-    torch.save(bank.to_official(), anchors)
+    torch.save(anchors_to_official(bank), anchors)
     return features, anchors
 
 
@@ -51,7 +51,7 @@ def test_demo_trains_on_official_layout_files(official_files, tmp_path, caplog) 
 def test_demo_evaluates_an_official_checkpoint(official_files, tmp_path, caplog) -> None:
     features, anchors = official_files
     cfg = VEGAConfig.iemocap(modalities=DIMS, hidden_dim=16, anchor_dim=8)
-    model = DualBranchVEGA(cfg, AnchorBank.from_official(anchors))
+    model = DualBranchVEGA(cfg, load_anchors(anchors))
     checkpoint = tmp_path / "IEMOCAP.pth"
     torch.save(to_official_state_dict(model.state_dict()), checkpoint)
     demo = load_example("iemocap_demo")

@@ -16,13 +16,14 @@ from vega_anchors import (
     SelfDistillationLoss,
     StochasticAnchorSampler,
 )
+from vega_anchors.official import load_anchors
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_anchor_alignment_reproduces_golden_fused_term(name: str) -> None:
     case = load_case(name)
     sd, x, meta = case["state_dict"], case["inputs"], case["meta"]
-    bank = AnchorBank.from_official(case["anchors_official_format"]).double()
+    bank = load_anchors(case["anchors_official_format"]).double()
     loss_fn = AnchorAlignmentLoss(bank, meta["dims"]["hidden_dim"], class_weights=meta["class_weights"]).double().eval()
     loss_fn.head.proj.load_state_dict(
         {k.removeprefix("all_clip_proj."): v for k, v in sd.items() if k.startswith("all_clip_proj.")}
@@ -171,9 +172,9 @@ def test_low_precision_logits_do_not_overflow(dtype: torch.dtype) -> None:
 
 
 def test_fast_dropout_has_dropout_statistics() -> None:
-    from vega_anchors.heads import Dropout
+    from vega_anchors.heads import FastDropout
 
-    drop = Dropout(0.53).train()
+    drop = FastDropout(0.53).train()
     x = torch.ones(400, 500)
     y = drop(x)
     kept = (y != 0).float().mean().item()

@@ -9,7 +9,8 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from vega_anchors import AnchorBank, DualBranchVEGA, VEGAConfig
-from vega_anchors.data import load_feature_pickle, save_feature_pickle, synthetic_dialogues
+from vega_anchors.data import synthetic_dialogues
+from vega_anchors.official import load_feature_pickle, save_feature_pickle
 from vega_anchors.training import TrainConfig, evaluate, fit, load_checkpoint
 
 DIMS = {"text": 12, "audio": 10, "visual": 6}

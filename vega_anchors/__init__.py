@@ -1,17 +1,22 @@
 """vega-anchors: Visual Emotion Guided Anchoring (VEGA) for emotion recognition in conversations.
 
 Plug VEGA's visual anchor alignment into any ERC model (:class:`AnchorAlignmentLoss`,
-:class:`SelfDistillationLoss`), or use the paper's reference model (:class:`DualBranchVEGA`).
-open_clip is imported only when an :class:`OpenCLIPImageEncoder` is built.
+:class:`SelfDistillationLoss`), or use the paper's reference model (:class:`DualBranchVEGA`),
+built from those losses, and train it with :func:`fit`. The authors' files are read by
+:mod:`vega_anchors.official`; your own data by :mod:`vega_anchors.data`. open_clip is imported only
+when an :class:`OpenCLIPImageEncoder` is built.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
+from typing import Any
 
+from . import official
 from .anchors.bank import AnchorBank
 from .anchors.encoder import ImageEncoder, OpenCLIPImageEncoder
-from .heads import AnchorHead, mlp
+from .heads import AnchorHead
 from .labels import CLASS_WEIGHTS, EMOTION_LABELS, LABEL_ALIASES, canonical_label
 from .losses import (
     AnchorAlignmentLoss,
@@ -19,32 +24,55 @@ from .losses import (
     MaskedCrossEntropyLoss,
     SelfDistillationLoss,
 )
-from .models import FUSED, DualBranchVEGA, VEGAConfig, VEGALoss, VEGAOutput
+from .models import DualBranchVEGA, VEGAConfig, VEGALoss, VEGAOutput
 from .sampling import StochasticAnchorSampler
+from .training import EvalResult, FitResult, TrainConfig, evaluate, fit
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "CLASS_WEIGHTS",
     "EMOTION_LABELS",
-    "FUSED",
     "LABEL_ALIASES",
     "AnchorAlignmentLoss",
     "AnchorAlignmentOutput",
     "AnchorBank",
     "AnchorHead",
     "DualBranchVEGA",
+    "EvalResult",
+    "FitResult",
     "ImageEncoder",
     "MaskedCrossEntropyLoss",
     "OpenCLIPImageEncoder",
     "SelfDistillationLoss",
     "StochasticAnchorSampler",
+    "TrainConfig",
     "VEGAConfig",
     "VEGALoss",
     "VEGAOutput",
     "__version__",
     "canonical_label",
-    "mlp",
+    "evaluate",
+    "fit",
+    "official",
 ]
+
+_MOVED = {"FUSED": ("vega_anchors.models", "FUSED"), "mlp": ("vega_anchors.heads", "mlp")}
+
+
+def __getattr__(name: str) -> Any:
+    """Names that left the top level keep working for one release, with a warning."""
+    if name in _MOVED:
+        import importlib
+
+        module, attr = _MOVED[name]
+        warnings.warn(
+            f"vega_anchors.{name} is deprecated at the top level and will be removed in 0.3; "
+            f"import it from {module}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,6 +24,22 @@ from .sampling import StochasticAnchorSampler
 
 Reduction = Literal["elementwise_mean", "batchmean"]
 
+__all__ = [
+    "AnchorAlignmentLoss",
+    "AnchorAlignmentOutput",
+    "Denominators",
+    "MaskedCrossEntropyLoss",
+    "Reduction",
+    "SelfDistillationLoss",
+    "check_labels",
+    "denominators",
+    "distillation_kl",
+    "masked_cross_entropy",
+    "masked_rows",
+    "valid_mask",
+    "weighted_mean",
+]
+
 
 # ---------------------------------------------------------------------------- shared helpers
 def valid_mask(labels: Tensor | None, mask: Tensor | None, shape: torch.Size, ignore_index: int = -1) -> Tensor:

@@ -17,6 +17,7 @@ from vega_anchors.anchors.bank import AnchorBank
 from vega_anchors.anchors.encoder import OpenCLIPImageEncoder
 from vega_anchors.anchors.folder import load_image
 from vega_anchors.labels import EMOTION_LABELS
+from vega_anchors.official import anchors_to_official, load_anchors
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "iemocap_small.pt"
 
@@ -122,7 +123,7 @@ def test_save_is_atomic(features: dict[str, torch.Tensor], tmp_path: Path, monke
 
 def test_load_rejects_foreign_files(tmp_path: Path) -> None:
     (tmp_path / "x.safetensors").write_bytes(b"nonsense")
-    with pytest.raises(ValueError, match="from_official"):
+    with pytest.raises(ValueError, match=r"official\.load_anchors"):
         AnchorBank.load(tmp_path / "x.safetensors")
     with pytest.raises(FileNotFoundError):
         AnchorBank.load(tmp_path / "missing.safetensors")
@@ -134,7 +135,7 @@ def test_load_rejects_foreign_files(tmp_path: Path) -> None:
 def test_from_official_golden(official: dict[str, Any], tmp_path: Path) -> None:
     torch.save(official, tmp_path / "35_anchor.pt")
     for source in (official, tmp_path / "35_anchor.pt"):
-        bank = AnchorBank.from_official(source)
+        bank = load_anchors(source)
         assert bank.class_names == list(official["anchor_img_dict"]) == list(EMOTION_LABELS["iemocap"])
         torch.testing.assert_close(bank.centers, F.normalize(official["anchor_center"], dim=-1))
         torch.testing.assert_close(bank.center_means, official["anchor_center"])
@@ -145,21 +146,21 @@ def test_from_official_golden(official: dict[str, Any], tmp_path: Path) -> None:
 
 
 def test_from_official_reorders_and_subsets(official: dict[str, Any]) -> None:
-    bank = AnchorBank.from_official(official, classes=["angry", "happiness", "sad"])
+    bank = load_anchors(official, classes=["angry", "happiness", "sad"])
     assert bank.class_names == ["anger", "happy", "sad"]
     order = list(official["anchor_img_dict"])
     expected = official["anchor_center"][[order.index(n) for n in bank.class_names]]
     torch.testing.assert_close(bank.centers, F.normalize(expected, dim=-1))
     with pytest.raises(KeyError, match="fear"):
-        AnchorBank.from_official(official, classes=["fear", "sad"])
+        load_anchors(official, classes=["fear", "sad"])
 
 
 def test_to_official_round_trip(official: dict[str, Any], tmp_path: Path) -> None:
-    bank = AnchorBank.from_official(official)
-    exported = bank.to_official()
+    bank = load_anchors(official)
+    exported = anchors_to_official(bank)
     assert list(exported["anchor_img_dict"]) == bank.class_names
     torch.save(exported, tmp_path / "exported.pt")
-    again = AnchorBank.from_official(tmp_path / "exported.pt")
+    again = load_anchors(tmp_path / "exported.pt")
     _assert_banks_equal(bank, again)
     for name in bank.class_names:
         torch.testing.assert_close(
@@ -170,10 +171,10 @@ def test_to_official_round_trip(official: dict[str, Any], tmp_path: Path) -> Non
 
 def test_from_official_rejects_other_layouts(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="anchor_img_dict"):
-        AnchorBank.from_official({"anchor_center": torch.zeros(2, 4)})
+        load_anchors({"anchor_center": torch.zeros(2, 4)})
     torch.save(torch.zeros(3), tmp_path / "tensor.pt")
     with pytest.raises(ValueError, match="not an official anchor file"):
-        AnchorBank.from_official(tmp_path / "tensor.pt")
+        load_anchors(tmp_path / "tensor.pt")
 
 
 class _CreatesFile:
@@ -194,7 +195,7 @@ def test_from_official_refuses_malicious_pickle(tmp_path: Path) -> None:
     }
     torch.save(payload, tmp_path / "evil.pt")
     with pytest.raises(ValueError, match=re.escape("evil.pt")):
-        AnchorBank.from_official(tmp_path / "evil.pt")
+        load_anchors(tmp_path / "evil.pt")
     assert not marker.exists()
     # the payload is live: a full unpickle does create the file
     torch.load(tmp_path / "evil.pt", weights_only=False)

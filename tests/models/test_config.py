@@ -7,6 +7,7 @@ from golden_cases import load_case
 from pydantic import ValidationError
 
 from vega_anchors import CLASS_WEIGHTS, VEGAConfig
+from vega_anchors.official import config_from_args
 
 
 def test_iemocap_preset_carries_official_hyperparameters() -> None:
@@ -58,16 +59,16 @@ def test_meld_preset() -> None:
 
 def test_from_official_args_maps_every_name() -> None:
     meta = load_case("meld_small")["meta"]
-    cfg = VEGAConfig.from_official_args(
+    cfg = config_from_args(
         **meta["loss_lambdas"], **meta["dims"], **meta["head_config"], n_classes=7, clip_loss=False
     )
     assert cfg.modalities == {"text": 20, "audio": 12, "visual": 8}
     assert (cfg.hidden_dim, cfg.anchor_dim, cfg.num_speakers, cfg.num_classes) == (16, 8, 9, 7)
     assert cfg.class_weights == list(CLASS_WEIGHTS["meld"])  # follows n_classes
     assert cfg.losses.anchor is False and cfg.losses.anchor_kl is True
-    assert VEGAConfig.from_official_args() == VEGAConfig.iemocap()
+    assert config_from_args() == VEGAConfig.iemocap()
     with pytest.raises(ValueError, match="unknown official arguments"):
-        VEGAConfig.from_official_args(not_an_arg=1)
+        config_from_args(not_an_arg=1)
 
 
 def test_json_round_trip(tmp_path) -> None:

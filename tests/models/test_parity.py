@@ -18,7 +18,7 @@ from golden_cases import (
 )
 
 from vega_anchors import AnchorBank, DualBranchVEGA, VEGAConfig
-from vega_anchors.interop import from_official_state_dict, to_official_state_dict
+from vega_anchors.official import from_official_state_dict, load_anchors, load_model, to_official_state_dict
 
 
 @pytest.fixture(params=CASES)
@@ -78,8 +78,8 @@ def test_official_checkpoint_file_loads_and_reproduces(case: dict, tmp_path) -> 
     for i, payload in enumerate([case["state_dict"], {"state_dict": case["state_dict"]}]):
         path = tmp_path / f"ckpt{i}.pth"
         torch.save(payload, path)
-        bank = AnchorBank.from_official(case["anchors_official_format"])
-        model = DualBranchVEGA.from_official(path, golden_config(case), bank).eval()
+        bank = load_anchors(case["anchors_official_format"])
+        model = load_model(path, golden_config(case), bank).eval()
         assert next(model.parameters()).dtype == torch.float64
         out = model(**model_inputs(case))
         real = case["inputs"]["utterance_mask"].bool()
@@ -108,11 +108,11 @@ def test_full_size_official_layout() -> None:
 
 
 def test_mismatched_checkpoint_is_refused(case: dict) -> None:
-    bank = AnchorBank.from_official(case["anchors_official_format"])
+    bank = load_anchors(case["anchors_official_format"])
     cfg = golden_config(case).model_copy(update={"hidden_dim": 32})
     with pytest.raises(ValueError, match="shape"):
-        DualBranchVEGA.from_official(case["state_dict"], cfg, bank)
+        load_model(case["state_dict"], cfg, bank)
     broken = dict(case["state_dict"])
     broken.pop("last_gate.fc.weight")
     with pytest.raises(ValueError, match="last_gate"):
-        DualBranchVEGA.from_official(broken, golden_config(case), bank)
+        load_model(broken, golden_config(case), bank)

@@ -23,7 +23,7 @@ from reliability_helpers import meld_data, meld_model, tiny_bank
 import vega_anchors
 from vega_anchors import VEGAConfig
 from vega_anchors._io import atomic_path, atomic_write
-from vega_anchors.data import save_feature_pickle
+from vega_anchors.official import save_feature_pickle
 from vega_anchors.training import TrainConfig, fit, save_checkpoint
 
 PACKAGE = Path(vega_anchors.__file__).resolve().parent

@@ -23,9 +23,15 @@ from reliability_helpers import tiny_config
 
 import vega_anchors
 from vega_anchors import AnchorBank, DualBranchVEGA
-from vega_anchors.data import load_feature_pickle, synthetic_dialogues
-from vega_anchors.data import pickles as pickles_module
-from vega_anchors.interop import load_official_state_dict, read_official_checkpoint
+from vega_anchors.data import synthetic_dialogues
+from vega_anchors.official import (
+    load_anchors,
+    load_feature_pickle,
+    load_model,
+    load_official_state_dict,
+    read_official_checkpoint,
+)
+from vega_anchors.official import pickles as pickles_module
 from vega_anchors.training import TrainConfig, fit, load_checkpoint
 
 PACKAGE = Path(vega_anchors.__file__).resolve().parent
@@ -77,7 +83,7 @@ def _write(path: Path, obj: Any, container: str) -> Path:
 
 # each loader, with the container layout it expects around the payload
 def _bank_official(path: Path) -> Any:
-    return AnchorBank.from_official(path)
+    return load_anchors(path)
 
 
 def _bank_load(path: Path) -> Any:
@@ -85,7 +91,7 @@ def _bank_load(path: Path) -> Any:
 
 
 def _model_official(path: Path) -> Any:
-    return DualBranchVEGA.from_official(path, tiny_config(), None)
+    return load_model(path, tiny_config(), None)
 
 
 def _interop_load(path: Path) -> Any:
@@ -103,12 +109,12 @@ def _resume(path: Path) -> Any:
 
 
 LOADERS: dict[str, tuple[Callable[[Path], Any], Callable[[Any], Any]]] = {
-    "AnchorBank.from_official": (
+    "load_anchors": (
         _bank_official,
         lambda p: {"anchor_center": torch.zeros(1, 4), "anchor_img_dict": {"anger": {"feature": p}}},
     ),
     "AnchorBank.load": (_bank_load, lambda p: {"exemplars": p}),
-    "DualBranchVEGA.from_official": (_model_official, lambda p: {"state_dict": {"t_cls_temp": p}}),
+    "load_model": (_model_official, lambda p: {"state_dict": {"t_cls_temp": p}}),
     "read_official_checkpoint": (read_official_checkpoint, lambda p: {"t_cls_temp": p}),
     "load_official_state_dict": (_interop_load, lambda p: p),
     "training.load_checkpoint": (load_checkpoint, lambda p: {"format": "vega-anchors/checkpoint", "model": p}),
@@ -140,7 +146,7 @@ def test_data_only_loaders_refuse_code(tmp_path: Path, loader: str, payload: str
 def test_refusal_says_why(tmp_path: Path) -> None:
     path = _write(tmp_path / "evil.pt", {"anchor_img_dict": OpenFile(tmp_path / "m")}, "zip")
     with pytest.raises(ValueError, match=r"weights_only=True") as info:
-        AnchorBank.from_official(path)
+        load_anchors(path)
     assert "arbitrary code" in str(info.value)
 
 
@@ -214,7 +220,7 @@ def test_feature_pickle_warns_before_unpickling(tmp_path: Path) -> None:
     path = tmp_path / "features.pkl"
     path.write_bytes(pickle.dumps(_RecordsUnpickling()))
     handler = _RecordsTrustWarning(logging.WARNING)
-    logger = logging.getLogger("vega_anchors.data.pickles")
+    logger = logging.getLogger("vega_anchors.official.pickles")
     logger.addHandler(handler)
     _EVENTS.clear()
     try:
@@ -247,7 +253,7 @@ def test_library_code_never_unpickles_outside_the_feature_loader() -> None:
                 flags = {kw.arg: ast.unparse(kw.value) for kw in call.keywords}
                 assert flags.get("weights_only") == "True", f"{rel}:{call.lineno} torch.load without weights_only=True"
             if name in unsafe:
-                assert rel == "data/pickles.py", f"{rel}:{call.lineno} calls {name}"
+                assert rel == "official/pickles.py", f"{rel}:{call.lineno} calls {name}"
             if name.endswith("np.load") or name == "numpy.load":
                 flags = {kw.arg: ast.unparse(kw.value) for kw in call.keywords}
                 assert flags.get("allow_pickle", "False") == "False", f"{rel}:{call.lineno} np.load(allow_pickle)"

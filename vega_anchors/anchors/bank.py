@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._io import atomic_write, read_safetensors, safe_torch_load
+from .._io import atomic_write, read_safetensors
 from ..labels import canonical_label
 
 if TYPE_CHECKING:
@@ -36,6 +37,10 @@ def _unit_rows(x: Tensor) -> Tensor:
     tol = 16 * torch.finfo(x.dtype).eps
     is_unit = (x.norm(dim=-1, keepdim=True) - 1).abs() <= tol
     return torch.where(is_unit, x, F.normalize(x, dim=-1))
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"{old} is deprecated and will be removed in 0.3; use {new}", DeprecationWarning, stacklevel=3)
 
 
 def _resolve_classes(available: Sequence[str], classes: Sequence[str] | None) -> list[str]:
@@ -172,40 +177,13 @@ class AnchorBank(nn.Module):
 
     @classmethod
     def from_official(
-        cls,
-        path_or_dict: str | os.PathLike[str] | Mapping[str, Any],
-        classes: Sequence[str] | None = None,
+        cls, path_or_dict: str | os.PathLike[str] | Mapping[str, Any], classes: Sequence[str] | None = None
     ) -> AnchorBank:
-        """Load the official anchor cache (``35_anchor.pt``):
-        ``{"anchor_center": [C, D], "anchor_img_dict": {label: {"feature": [K, D]}}}``.
+        """Deprecated alias of :func:`vega_anchors.official.load_anchors` (removed in 0.3)."""
+        _deprecated("AnchorBank.from_official", "vega_anchors.official.load_anchors")
+        from ..official.anchors import load_anchors  # deprecated shim: the one place bank → official
 
-        Files are read with ``torch.load(weights_only=True)``, which refuses pickled code.
-        ``classes`` orders (and may subset) the classes, e.g. ``EMOTION_LABELS["iemocap"]``; by default
-        the file's order is kept. The stored ``anchor_center`` rows are used as the center means.
-        """
-        data = path_or_dict if isinstance(path_or_dict, Mapping) else safe_torch_load(path_or_dict)
-        if not isinstance(data, Mapping) or "anchor_img_dict" not in data:
-            found = list(data) if isinstance(data, Mapping) else type(data).__name__
-            raise ValueError(
-                f"not an official anchor file: expected keys 'anchor_center' and 'anchor_img_dict', found {found}"
-            )
-        img_dict = data["anchor_img_dict"]
-        available = list(img_dict)
-        names = _resolve_classes(available, classes)
-        features = {}
-        for name in names:
-            entry = img_dict[name]
-            feat = entry["feature"] if isinstance(entry, Mapping) else entry
-            features[name] = torch.as_tensor(feat)
-        bank = cls.from_features(features)
-        centers = data.get("anchor_center")
-        if centers is not None:
-            centers = torch.as_tensor(centers)
-            if centers.shape[0] != len(available):
-                raise ValueError(f"anchor_center has {centers.shape[0]} rows for {len(available)} classes")
-            rows = torch.stack([centers[available.index(n)] for n in names]).to(bank.exemplars.dtype)
-            bank = cls(names, bank.exemplars, bank.counts, center_means=rows)
-        return bank
+        return load_anchors(path_or_dict, classes)
 
     @classmethod
     def from_image_folder(
@@ -281,7 +259,7 @@ class AnchorBank(nn.Module):
         """Read a bank written by :meth:`save` (safetensors: data only, no code is executed)."""
         tensors, meta = read_safetensors(
             path, what="anchor bank", writer="AnchorBank.save", device=str(map_location),
-            hint="For the official 35_anchor.pt use AnchorBank.from_official.",
+            hint="For the official 35_anchor.pt use vega_anchors.official.load_anchors.",
         )  # fmt: skip
         try:
             names, exemplars, counts = meta["class_names"], tensors["exemplars"], tensors["counts"]
@@ -297,11 +275,8 @@ class AnchorBank(nn.Module):
         )
 
     def to_official(self) -> dict[str, Any]:
-        """The official anchor-cache layout (``torch.save`` it to get a ``35_anchor.pt``)."""
-        return {
-            "anchor_center": self.center_means.detach().cpu().clone(),
-            "anchor_img_dict": {
-                name: {"feature": self.exemplars[i, : int(self.counts[i])].detach().cpu().clone()}
-                for i, name in enumerate(self.class_names)
-            },
-        }
+        """Deprecated alias of :func:`vega_anchors.official.anchors_to_official` (removed in 0.3)."""
+        _deprecated("AnchorBank.to_official", "vega_anchors.official.anchors_to_official")
+        from ..official.anchors import anchors_to_official  # deprecated shim
+
+        return anchors_to_official(self)

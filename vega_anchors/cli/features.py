@@ -14,9 +14,10 @@ import argparse
 import json
 from pathlib import Path
 
-from ..data.pickles import FeatureSet, load_feature_pickle
 from ..data.report import MAX_FEATURE_RMS, MIN_FEATURE_RMS, feature_report
 from ..data.store import is_feature_store, load_features
+from ..data.types import FeatureSet
+from ..official.pickles import load_feature_pickle
 
 __all__ = ["read_any_features", "register"]
 

@@ -1,15 +1,15 @@
-"""Data: dialogue tables (CSV/JSONL) and text features, dialogues and padded batches, length bucketing,
-feature-pickle layouts, the safetensors feature store, data reports, synthetic sets."""
+"""Data: the shared types (dialogues, batches, feature sets), dialogue tables (CSV/JSONL) and text
+features, padded batches and length bucketing, the safetensors feature store, data reports, synthetic
+sets. The authors' feature pickles are read by :mod:`vega_anchors.official`."""
+
+from typing import Any
 
 from .dataset import (
-    Dialogue,
-    DialogueBatch,
     DialogueDataset,
     LengthBucketBatchSampler,
     collate_dialogues,
     split_validation,
 )
-from .pickles import LAYOUTS, TEXT_FIELDS, FeatureSet, load_feature_pickle, save_feature_pickle
 from .report import FeatureReport, ModalityStats, SplitStats, feature_report
 from .store import is_feature_store, load_features, save_features
 from .synthetic import SYNTHETIC_PRESETS, SyntheticPreset, synthetic_dialogues
@@ -32,11 +32,10 @@ from .text import (
     embed_texts,
     load_text_encoder,
 )
+from .types import Dialogue, DialogueBatch, FeatureSet
 
 __all__ = [
-    "LAYOUTS",
     "SYNTHETIC_PRESETS",
-    "TEXT_FIELDS",
     "Dialogue",
     "DialogueBatch",
     "DialogueDataset",
@@ -61,13 +60,29 @@ __all__ = [
     "feature_report",
     "is_feature_store",
     "load_dialogue_table",
-    "load_feature_pickle",
     "load_features",
     "load_meld_tables",
     "load_text_encoder",
     "normalize_text",
-    "save_feature_pickle",
     "save_features",
     "split_validation",
     "synthetic_dialogues",
 ]
+
+_MOVED = {"LAYOUTS", "TEXT_FIELDS", "load_feature_pickle", "save_feature_pickle"}
+
+
+def __getattr__(name: str) -> Any:
+    """Names that moved to :mod:`vega_anchors.official` keep working for one release, with a warning."""
+    if name in _MOVED:
+        import warnings
+
+        from .. import official
+
+        warnings.warn(
+            f"vega_anchors.data.{name} is deprecated and will be removed in 0.3; use vega_anchors.official.{name}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(official, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

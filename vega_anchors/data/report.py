@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from .pickles import FeatureSet
+from .types import FeatureSet
 
 __all__ = [
     "CONTEXT_RMS",

@@ -24,8 +24,7 @@ import numpy as np
 import torch
 
 from .._io import atomic_write, read_safetensors
-from .dataset import Dialogue
-from .pickles import FeatureSet
+from .types import Dialogue, FeatureSet
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,7 @@ import numpy as np
 import torch
 
 from ..labels import EMOTION_LABELS
-from .dataset import Dialogue
-from .pickles import FeatureSet
+from .types import Dialogue, FeatureSet
 
 logger = logging.getLogger(__name__)
 

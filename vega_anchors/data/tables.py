@@ -35,8 +35,7 @@ import numpy as np
 import torch
 
 from ..labels import EMOTION_LABELS, canonical_label
-from .dataset import Dialogue
-from .pickles import FeatureSet
+from .types import Dialogue, FeatureSet
 
 logger = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,7 +41,6 @@ _IEMOCAP_TERMS = {
     "anchor_kl": {"text": 0.9357852654818557, "audio": 0.27293, "visual": 0.71586},
 }
 
-_MODALITY_LETTERS = {"t": "text", "a": "audio", "v": "visual", "all": FUSED}
 
 
 class _Model(BaseModel):
@@ -209,80 +209,16 @@ class VEGAConfig(_Model):
 
     @classmethod
     def from_official_args(cls, **kwargs: Any) -> VEGAConfig:
-        """Build from the official argument names (``text_dim``, ``n_head``, ``clip_lambda``, ...).
+        """Deprecated alias of :func:`vega_anchors.official.config_from_args` (removed in 0.3)."""
+        warnings.warn(
+            "VEGAConfig.from_official_args is deprecated and will be removed in 0.3; use "
+            "vega_anchors.official.config_from_args",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from ..official.config import config_from_args  # deprecated shim: the one place models → official
 
-        Arguments not given take the IEMOCAP preset's value. Unknown names raise.
-        """
-        cfg = cls.iemocap().model_dump()
-        mods = dict(cfg["modalities"])
-        simple = {
-            "hidden_dim": "hidden_dim",
-            "n_head": "num_heads",
-            "n_classes": "num_classes",
-            "n_speakers": "num_speakers",
-            "clip_dim": "anchor_dim",
-            "dropout": "dropout",
-        }
-        heads = {
-            "outlayer_num": ("classifier", "layers"),
-            "outlayer_activation_fn": ("classifier", "activation"),
-            "outlayer_drop": ("classifier", "dropout"),
-            "clip_proj_layer_num": ("projector", "layers"),
-            "clip_proj_activation_fn": ("projector", "activation"),
-            "clip_proj_drop": ("projector", "dropout"),
-        }
-        family = {
-            "cls_lambda": "cls",
-            "cls_all_cls_kl_lambda": "cls_kl",
-            "clip_lambda": "anchor",
-            "clip_all_clip_kl_lambda": "anchor_kl",
-        }
-        switches = {
-            "cls_loss": "cls",
-            "cls_all_cls_kl_loss": "cls_kl",
-            "clip_loss": "anchor",
-            "clip_all_clip_kl_loss": "anchor_kl",
-        }
-        optim = {
-            "lr": "lr",
-            "l2": "weight_decay",
-            "weight_decay": "weight_decay",
-            "batch_size": "batch_size",
-            "epochs": "epochs",
-        }
-        unknown = []
-        for key, value in kwargs.items():
-            if key in ("text_dim", "audio_dim", "visual_dim"):
-                mods[{"text_dim": "text", "audio_dim": "audio", "visual_dim": "visual"}[key]] = int(value)
-            elif key in simple:
-                cfg[simple[key]] = value
-            elif key in heads:
-                section, field = heads[key]
-                cfg[section][field] = value
-            elif key == "rand":
-                cfg["sampler"]["p"] = value
-            elif key in family:
-                cfg["loss_weights"]["family"][family[key]] = value
-            elif key in switches:
-                cfg["losses"][switches[key]] = bool(value)
-            elif key in optim:
-                cfg["optim"][optim[key]] = value
-            elif key.endswith("_lambda") and (term := _official_term(key)) is not None:
-                fam, head = term
-                cfg["loss_weights"]["terms"].setdefault(fam, {})[head] = value
-            else:
-                unknown.append(key)
-        if unknown:
-            raise ValueError(f"unknown official arguments {sorted(unknown)}; pass only model/loss arguments")
-        cfg["modalities"] = mods
-        if (
-            "n_classes" in kwargs
-            and cfg["class_weights"] is not None
-            and len(cfg["class_weights"]) != cfg["num_classes"]
-        ):
-            known = {len(w): list(w) for w in CLASS_WEIGHTS.values()}
-            cfg["class_weights"] = known.get(cfg["num_classes"])
-        return cls(**cfg)
+        return config_from_args(**kwargs)
 
     # ------------------------------------------------------------------ serialisation
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
@@ -299,17 +235,3 @@ class VEGAConfig(_Model):
         if not text.lstrip().startswith("{"):
             text = Path(text_or_path).read_text(encoding="utf-8")
         return cls.model_validate(json.loads(text))
-
-
-def _official_term(key: str) -> tuple[str, str] | None:
-    """``t_clip_all_clip_kl_lambda`` → ("anchor_kl", "text"); ``cls_all_lambda`` → ("cls", "fused")."""
-    name = key[: -len("_lambda")]
-    patterns = [("_cls_all_cls_kl", "cls_kl"), ("_clip_all_clip_kl", "anchor_kl"), ("_clip", "anchor")]
-    for suffix, fam in patterns:
-        if name.endswith(suffix):
-            letter = name[: -len(suffix)]
-            return (fam, _MODALITY_LETTERS[letter]) if letter in _MODALITY_LETTERS else None
-    if name.startswith("cls_"):
-        letter = name[len("cls_") :]
-        return ("cls", _MODALITY_LETTERS[letter]) if letter in _MODALITY_LETTERS else None
-    return None

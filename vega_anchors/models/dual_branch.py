@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -429,16 +430,16 @@ class DualBranchVEGA(nn.Module):
         anchors: AnchorBank | None,
         **kwargs: Any,
     ) -> DualBranchVEGA:
-        """Load an official checkpoint (``IEMOCAP.pth``: a plain state dict or ``{"state_dict": ...}``),
-        read with ``torch.load(weights_only=True)``. The model takes the checkpoint's floating dtype.
-        See :mod:`vega_anchors.interop`."""
-        from ..interop import load_official_state_dict, read_official_checkpoint
+        """Deprecated alias of :func:`vega_anchors.official.load_model` (removed in 0.3)."""
+        warnings.warn(
+            "DualBranchVEGA.from_official is deprecated and will be removed in 0.3; "
+            "use vega_anchors.official.load_model",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from ..official.checkpoints import load_model  # deprecated shim: the one place models → official
 
-        state = read_official_checkpoint(path_or_state_dict)
-        dtype = next((v.dtype for v in state.values() if v.is_floating_point()), torch.float32)
-        model = cls(config, anchors, **kwargs).to(dtype)
-        load_official_state_dict(model, state)
-        return model
+        return load_model(path_or_state_dict, config, anchors, **kwargs)
 
 
 def _flat(x: Tensor) -> Tensor:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..heads import Dropout
+from ..heads import FastDropout
 
 
 def sinusoidal_positions(max_len: int, dim: int) -> Tensor:
@@ -110,7 +110,7 @@ class FeedForward(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.fc1 = nn.Linear(dim, hidden)
         self.fc2 = nn.Linear(hidden, dim)
-        self.drop = Dropout(dropout)
+        self.drop = FastDropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.drop(F.gelu(self.fc1(self.norm(x)), approximate="tanh"))
@@ -143,7 +143,7 @@ class CrossModalBlock(nn.Module):
     def __init__(self, dim: int, num_heads: int, dropout: float, *, self_attention: bool) -> None:
         super().__init__()
         self.self_attention = self_attention
-        self.drop = Dropout(dropout)
+        self.drop = FastDropout(dropout)
         self.attn = MultiHeadAttention(dim, num_heads, dropout, self_attention=self_attention)
         self.ffn = FeedForward(dim, dim, dropout)
         self.gate = nn.Linear(dim, dim, bias=False)

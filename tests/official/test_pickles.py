@@ -12,13 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from vega_anchors.data import (
-    FeatureSet,
-    load_feature_pickle,
-    save_feature_pickle,
-    synthetic_dialogues,
-)
+from vega_anchors.data import FeatureSet, synthetic_dialogues
 from vega_anchors.labels import EMOTION_LABELS
+from vega_anchors.official import load_feature_pickle, save_feature_pickle
 
 DIMS = {"text": 6, "audio": 5, "visual": 4}
 
@@ -261,7 +257,7 @@ def test_trust_warning_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixtur
         tmp_path / "w.pkl",
         (f["speakers"], f["labels"], f["text"], f["audio"], f["visual"], f["train"], f["test"]),
     )
-    with caplog.at_level(logging.WARNING, logger="vega_anchors.data.pickles"):
+    with caplog.at_level(logging.WARNING, logger="vega_anchors.official.pickles"):
         load_feature_pickle(path)
     assert any("only trusted files" in r.getMessage() for r in caplog.records)
 

@@ -1,0 +1,140 @@
+"""The package's shape: no import cycle, short functions, a light top-level import."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "vega_anchors"
+
+# Function-level imports that point "upwards" on purpose: deprecated aliases kept for one release.
+ALLOWED_LAZY_UPWARD = {
+    ("vega_anchors.anchors.bank", "vega_anchors.official.anchors"),
+    ("vega_anchors.models.config", "vega_anchors.official.config"),
+    ("vega_anchors.models.dual_branch", "vega_anchors.official.checkpoints"),
+}
+MAX_FUNCTION_LINES = 80
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
+    if node.level == 0:
+        return node.module or ""
+    base = module.split(".")
+    base = base if is_package else base[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join([*base, node.module] if node.module else base)
+
+
+def _imports(module: str, path: Path, *, top_level_only: bool) -> set[str]:
+    """The vega_anchors modules ``module`` imports (resolved to existing modules)."""
+    known = _modules()
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            target = _resolve(module, path.name == "__init__.py", node)
+            names = [f"{target}.{a.name}" for a in node.names] + [target]
+        else:
+            continue
+        for name in names:
+            while name and name not in known:
+                name = name.rpartition(".")[0]
+            if name.startswith("vega_anchors") and name != module:
+                found.add(name)
+    return found
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def _with_parents(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Importing ``a.b.c`` runs ``a.b/__init__`` first: add those edges (except a package's own children)."""
+    full = {m: set(deps) for m, deps in graph.items()}
+    for module, deps in graph.items():
+        for dep in deps:
+            parent = dep.rpartition(".")[0]
+            while parent and parent != "vega_anchors" and not module.startswith(parent + "."):
+                if parent in graph and parent != module:
+                    full[module].add(parent)
+                parent = parent.rpartition(".")[0]
+    return full
+
+
+def test_module_level_imports_have_no_cycle() -> None:
+    graph = {m: _imports(m, p, top_level_only=True) for m, p in _modules().items()}
+    assert _cycle(_with_parents(graph)) is None, f"import cycle: {' -> '.join(_cycle(_with_parents(graph)) or [])}"
+
+
+def test_lazy_imports_add_no_cycle_except_deprecated_aliases() -> None:
+    graph = {m: _imports(m, p, top_level_only=False) for m, p in _modules().items()}
+    for module, target in ALLOWED_LAZY_UPWARD:
+        graph[module].discard(target)
+    cycle = _cycle(graph)
+    assert cycle is None, f"import cycle through a function-level import: {' -> '.join(cycle)}"
+
+
+def test_official_formats_sit_above_the_rest() -> None:
+    for module, path in _modules().items():
+        if module.startswith(("vega_anchors.official", "vega_anchors.cli", "vega_anchors.bench")) or module in (
+            "vega_anchors",
+            "vega_anchors.interop",
+            "vega_anchors.data.pickles",
+            "vega_anchors.data",
+        ):
+            continue
+        upward = {t for t in _imports(module, path, top_level_only=True) if t.startswith("vega_anchors.official")}
+        assert not upward, f"{module} imports {upward} at module level"
+
+
+def test_no_function_is_longer_than_80_lines() -> None:
+    long = []
+    for module, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{module}.{node.name}: {lines} lines")
+    assert not long, "split these functions: " + "; ".join(long)
+
+
+def test_import_is_light() -> None:
+    heavy = ["open_clip", "transformers", "sentence_transformers", "sklearn", "matplotlib", "av", "cv2", "opensmile"]
+    code = (
+        "import sys, vega_anchors, vega_anchors.data, vega_anchors.training, vega_anchors.official\n"
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
