@@ -283,7 +283,6 @@ class AnchorAlignmentLoss(nn.Module):
         across_ranks: under DDP, normalise the loss over the global batch (see :class:`Denominators`).
     """
 
-    class_weights: Tensor | None
     fixed_anchors: Tensor | None
 
     def __init__(
@@ -318,10 +317,18 @@ class AnchorAlignmentLoss(nn.Module):
             dropout=dropout,
             logit_scale=logit_scale,
         )
-        _class_weight_buffer(self, class_weights)
+        self.ce = MaskedCrossEntropyLoss(class_weights, ignore_index, across_ranks=across_ranks)
         self.num_classes = num_classes
-        self.ignore_index = ignore_index
-        self.across_ranks = across_ranks
+        self.register_load_state_dict_pre_hook(_upgrade_alignment_state)
+
+    @property
+    def class_weights(self) -> Tensor | None:
+        """The CE class weights ``[C]`` (``None`` = unweighted): ``self.ce.class_weights``."""
+        return self.ce.class_weights
+
+    @property
+    def ignore_index(self) -> int:
+        return self.ce.ignore_index
 
     def current_anchors(self, n: int | None = None) -> Tensor:
         """The anchors this step uses: ``[C, D]`` (or ``[n, C, D]`` for an utterance-mode sampler)."""
@@ -353,18 +360,10 @@ class AnchorAlignmentLoss(nn.Module):
         denominators: Denominators | None = None,
         validate: bool = True,
     ) -> Tensor:
-        """Class-weighted masked CE of ``logits [..., C]`` against ``labels [...]`` (-1 = padding);
-        ``denominators`` shared with other terms; ``validate=False`` skips the label range check."""
-        if validate:
-            check_labels(labels, self.num_classes, self.ignore_index)
-        valid = valid_mask(labels, mask, labels.shape, self.ignore_index)
-        return masked_cross_entropy(
-            _flatten(logits),
-            labels.reshape(-1),
-            valid,
-            self.class_weights,
-            **_shared(denominators, self.across_ranks, "class_weight"),
-        )
+        """Class-weighted masked CE of ``logits [..., C]`` against ``labels [...]`` (-1 = padding),
+        by :attr:`ce` (a :class:`MaskedCrossEntropyLoss`); ``denominators`` shared with other terms;
+        ``validate=False`` skips the label range check."""
+        return self.ce(logits, labels, mask, denominators=denominators, validate=validate)
 
     def forward(
         self, features: Tensor, labels: Tensor, mask: Tensor | None = None, anchors: Tensor | None = None
@@ -378,6 +377,12 @@ class AnchorAlignmentLoss(nn.Module):
         valid = valid_mask(labels, mask, labels.shape, self.ignore_index).reshape(labels.shape)
         logits = self.logits(features, anchors, mask=valid)
         return AnchorAlignmentOutput(self.loss(logits, labels, valid, validate=False), logits)
+
+
+def _upgrade_alignment_state(module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+    """Read state dicts saved by vega-anchors 0.1, which kept the class weights at ``class_weights``."""
+    if prefix + "class_weights" in state_dict:
+        state_dict[prefix + "ce.class_weights"] = state_dict.pop(prefix + "class_weights")
 
 
 def _anchor_source(

@@ -457,4 +457,4 @@ def _upgrade_state_dict(module: nn.Module, state_dict: dict[str, Any], prefix: s
             weights = state_dict.pop(key)
             state_dict[f"{prefix}cls_loss.class_weights"] = weights
             for head in getattr(module, "anchor_align", {}):
-                state_dict.setdefault(f"{prefix}anchor_align.{head}.class_weights", weights)
+                state_dict.setdefault(f"{prefix}anchor_align.{head}.ce.class_weights", weights)
