@@ -105,6 +105,7 @@ def _lengths(rng: np.random.Generator, count: int, total: int, low: int, high: i
 
 
 def _speaker_sequence(rng: np.random.Generator, length: int, num_speakers: int) -> np.ndarray:
+    """Speaker ids ``[T]``: mostly alternating turns (dyadic) or 2-5 participants in order of appearance."""
     if num_speakers <= 2:
         # dyadic: mostly alternating turns
         speakers = np.empty(length, dtype=np.int64)
@@ -125,6 +126,7 @@ def _speaker_sequence(rng: np.random.Generator, length: int, num_speakers: int) 
 def _label_sequence(
     rng: np.random.Generator, speakers: np.ndarray, prior: np.ndarray, persist: float, contagion: float
 ) -> np.ndarray:
+    """Emotion labels ``[T]`` from the persist/contagion Markov chain over ``prior``."""
     length = len(speakers)
     fresh = rng.choice(len(prior), size=length, p=prior)
     coin = rng.random(length)
@@ -140,6 +142,75 @@ def _label_sequence(
             labels[t] = fresh[t]
         last[speaker] = int(labels[t])
     return labels
+
+
+def _checked_shape(
+    preset: str,
+    weak_fraction: float,
+    modality_dims: dict[str, int] | None,
+    num_train: int | None,
+    num_test: int | None,
+) -> tuple[SyntheticPreset, dict[str, int], dict[str, int], dict[str, int]]:
+    """Validate the arguments: ``(preset spec, modality widths, dialogue counts, utterance totals)`` per split."""
+    if preset not in SYNTHETIC_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(SYNTHETIC_PRESETS)}")
+    if not 0.0 <= weak_fraction <= 1.0:
+        raise ValueError(f"weak_fraction must be in [0, 1], got {weak_fraction}")
+    spec = SYNTHETIC_PRESETS[preset]
+    dims = dict(spec.modality_dims) if modality_dims is None else dict(modality_dims)
+    if not dims or any(int(d) < 1 for d in dims.values()):
+        raise ValueError(f"modality_dims must map at least one modality to a positive width, got {dims}")
+    counts = {
+        "train": spec.num_train if num_train is None else num_train,
+        "test": spec.num_test if num_test is None else num_test,
+    }
+    for split, n in counts.items():
+        if n < 0:
+            raise ValueError(f"num_{split} must be >= 0, got {n}")
+    totals = {
+        "train": round(spec.train_utterances * counts["train"] / spec.num_train),
+        "test": round(spec.test_utterances * counts["test"] / spec.num_test),
+    }
+    return spec, dims, counts, totals
+
+
+def _class_directions(rng: np.random.Generator, dims: dict[str, int], num_classes: int) -> dict[str, np.ndarray]:
+    """Random unit class directions ``[C, D_m]`` (float32) per modality."""
+    directions: dict[str, np.ndarray] = {}
+    for name, dim in dims.items():
+        u = rng.standard_normal((num_classes, dim))
+        directions[name] = (u / np.linalg.norm(u, axis=1, keepdims=True)).astype(np.float32)
+    return directions
+
+
+def _dialogue(
+    rng: np.random.Generator,
+    dialogue_id: str,
+    length: int,
+    spec: SyntheticPreset,
+    prior: np.ndarray,
+    directions: dict[str, np.ndarray],
+    signal: float,
+    weak_fraction: float,
+) -> Dialogue:
+    """One dialogue of ``length`` utterances: speakers and labels ``[T]``, features ``[T, D_m]``."""
+    speakers = _speaker_sequence(rng, length, spec.num_speakers)
+    labels = _label_sequence(rng, speakers, prior, spec.persist, spec.contagion)
+    strength = np.where(rng.random(length) < weak_fraction, _WEAK_STRENGTH, 1.0).astype(np.float32)
+    features = {}
+    for name, direction in directions.items():
+        dim = direction.shape[1]
+        scale = signal * _MODALITY_STRENGTH.get(name, 0.6) * 3.0
+        x = rng.standard_normal((length, dim), dtype=np.float32)
+        x += 0.5 * rng.standard_normal((1, dim), dtype=np.float32)  # dialogue-level nuisance
+        x += (scale * strength)[:, None] * direction[labels]
+        features[name] = torch.from_numpy(x)
+    return Dialogue(
+        id=dialogue_id,
+        features=features,
+        speakers=torch.from_numpy(speakers),
+        labels=torch.from_numpy(labels),
+    )
 
 
 def synthetic_dialogues(
@@ -169,59 +240,19 @@ def synthetic_dialogues(
         A :class:`FeatureSet` with ``synthetic=True``, ``source="synthetic"``,
         ``layout="synthetic"``, empty ``dev``; features ``[T, D_m]`` float32.
     """
-    if preset not in SYNTHETIC_PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(SYNTHETIC_PRESETS)}")
-    if not 0.0 <= weak_fraction <= 1.0:
-        raise ValueError(f"weak_fraction must be in [0, 1], got {weak_fraction}")
-    spec = SYNTHETIC_PRESETS[preset]
-    dims = dict(spec.modality_dims) if modality_dims is None else dict(modality_dims)
-    if not dims or any(int(d) < 1 for d in dims.values()):
-        raise ValueError(f"modality_dims must map at least one modality to a positive width, got {dims}")
-    counts = {
-        "train": spec.num_train if num_train is None else num_train,
-        "test": spec.num_test if num_test is None else num_test,
-    }
-    for split, n in counts.items():
-        if n < 0:
-            raise ValueError(f"num_{split} must be >= 0, got {n}")
-    totals = {
-        "train": round(spec.train_utterances * counts["train"] / spec.num_train),
-        "test": round(spec.test_utterances * counts["test"] / spec.num_test),
-    }
-
+    spec, dims, counts, totals = _checked_shape(preset, weak_fraction, modality_dims, num_train, num_test)
     rng = np.random.default_rng(seed)
     prior = np.asarray(spec.class_counts, dtype=np.float64)
     prior /= prior.sum()
-    num_classes = len(prior)
-    directions: dict[str, np.ndarray] = {}
-    for name, dim in dims.items():
-        u = rng.standard_normal((num_classes, dim))
-        directions[name] = (u / np.linalg.norm(u, axis=1, keepdims=True)).astype(np.float32)
+    directions = _class_directions(rng, dims, len(prior))
 
     splits: dict[str, list[Dialogue]] = {}
     for split in ("train", "test"):
         lengths = _lengths(rng, counts[split], totals[split], spec.min_length, spec.max_length, skewed=preset == "meld")
-        dialogues = []
-        for i, length in enumerate(lengths.tolist()):
-            speakers = _speaker_sequence(rng, length, spec.num_speakers)
-            labels = _label_sequence(rng, speakers, prior, spec.persist, spec.contagion)
-            strength = np.where(rng.random(length) < weak_fraction, _WEAK_STRENGTH, 1.0).astype(np.float32)
-            features = {}
-            for name, dim in dims.items():
-                scale = signal * _MODALITY_STRENGTH.get(name, 0.6) * 3.0
-                x = rng.standard_normal((length, dim), dtype=np.float32)
-                x += 0.5 * rng.standard_normal((1, dim), dtype=np.float32)  # dialogue-level nuisance
-                x += (scale * strength)[:, None] * directions[name][labels]
-                features[name] = torch.from_numpy(x)
-            dialogues.append(
-                Dialogue(
-                    id=f"{preset}_{split}_{i:04d}",
-                    features=features,
-                    speakers=torch.from_numpy(speakers),
-                    labels=torch.from_numpy(labels),
-                )
-            )
-        splits[split] = dialogues
+        splits[split] = [
+            _dialogue(rng, f"{preset}_{split}_{i:04d}", length, spec, prior, directions, signal, weak_fraction)
+            for i, length in enumerate(lengths.tolist())
+        ]
 
     result = FeatureSet(
         train=splits["train"],

@@ -88,6 +88,7 @@ _warned_paths: set[str] = set()
 
 
 def _describe_value(value: Any) -> str:
+    """A short description of one value: type and shape, or length and first item."""
     if isinstance(value, np.ndarray | torch.Tensor):
         return f"{type(value).__name__} shape {tuple(value.shape)}"
     if isinstance(value, list | tuple):
@@ -116,6 +117,7 @@ def _describe(obj: Any) -> str:
 
 
 def _read_pickle(path: Path) -> Any:
+    """Unpickle ``path`` (warning once per path), retrying Python-2 pickles with ``encoding="latin1"``."""
     key = str(path.resolve())
     if key not in _warned_paths:
         _warned_paths.add(key)
@@ -132,6 +134,7 @@ def _read_pickle(path: Path) -> Any:
 
 
 def _id_list(value: Any) -> list[Any] | None:
+    """A train/test id field as a list (sets sorted by ``str``), or ``None`` when it is not a list of ids."""
     if isinstance(value, set | frozenset):
         return sorted(value, key=str)
     if isinstance(value, list | tuple):
@@ -159,6 +162,7 @@ def _detect(obj: Any) -> tuple[str, dict[str, int]] | None:
 
 
 def _feature_array(value: Any, dialogue: str, modality: str) -> np.ndarray:
+    """Features as float32 ``[T, D]`` (a leading singleton axis squeezed); raises naming dialogue and modality."""
     try:
         arr = np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError) as err:
@@ -208,6 +212,7 @@ def _infer_dataset(
 
 
 def _select_text(raw: dict[str, Any], positions: dict[str, int], vid: Any, text_field: str) -> Any:
+    """The text features of ``vid`` chosen by ``text_field`` (SDT: one RoBERTa field, their mean or concat)."""
     if "roberta2" not in positions or text_field == "roberta1":
         return raw["text"][vid]
     if text_field in ("roberta2", "roberta3", "roberta4"):
@@ -217,6 +222,130 @@ def _select_text(raw: dict[str, Any], positions: dict[str, int], vid: Any, text_
 
 
 # --------------------------------------------------------------------------------------------- loading
+
+
+def _check_load_args(dataset: str | None, label_names: Sequence[str] | None, text_field: str) -> None:
+    """Reject an unknown ``text_field`` or ``dataset`` before the file is opened."""
+    if text_field not in TEXT_FIELDS:
+        raise ValueError(f"text_field must be one of {TEXT_FIELDS}, got {text_field!r}")
+    if dataset is not None and dataset not in EMOTION_LABELS and label_names is None:
+        raise ValueError(f"unknown dataset {dataset!r}; use one of {sorted(EMOTION_LABELS)} or pass label_names=")
+
+
+def _open_layout(path: Path, text_field: str) -> tuple[str, dict[str, int], dict[str, Any]]:
+    """Unpickle ``path`` and detect its layout: ``(layout, field positions, field name → value)``."""
+    if not path.is_file():
+        raise FileNotFoundError(f"feature pickle not found: {path}")
+    obj = _read_pickle(path)
+    detected = _detect(obj)
+    if detected is None:
+        known = ", ".join(f"{n} fields → {layout}" for n, (layout, _) in sorted(_FIELDS.items()))
+        raise ValueError(
+            f"{path} matches no known feature layout ({known}; dict fields keyed by dialogue id, "
+            f"train/test id lists). Found {_describe(obj)}"
+        )
+    layout, positions = detected
+    if layout != "sdt" and text_field != "roberta1":
+        logger.info(
+            "text_field=%r ignored: %s is in the %s layout, which has one text field",
+            text_field,
+            path,
+            layout,
+        )
+    return layout, positions, {name: obj[i] for name, i in positions.items()}
+
+
+def _read_dialogue(
+    raw: dict[str, Any], positions: dict[str, int], vid: Any, text_field: str, speakers: np.ndarray
+) -> Dialogue:
+    """Dialogue ``vid`` with the given speaker ids ``[T]``: labels ``[T]``, features ``[T, D_m]``."""
+    name = str(vid)
+    labels = np.asarray(raw["labels"][vid], dtype=np.int64).reshape(-1)
+    features = {
+        "text": _feature_array(_select_text(raw, positions, vid, text_field), name, "text"),
+        "audio": _feature_array(raw["audio"][vid], name, "audio"),
+        "visual": _feature_array(raw["visual"][vid], name, "visual"),
+    }
+    return Dialogue(
+        id=name,
+        features={k: torch.from_numpy(v) for k, v in features.items()},
+        speakers=torch.from_numpy(speakers),
+        labels=torch.from_numpy(labels),
+    )
+
+
+def _read_splits(
+    raw: dict[str, Any], positions: dict[str, int], text_field: str
+) -> tuple[dict[str, list[Dialogue]], str, int, int]:
+    """The train/test dialogues, the speaker format, the speaker id count and the largest label id (-1: none)."""
+    splits: dict[str, list[Dialogue]] = {"train": [], "test": []}
+    speaker_format, speaker_dim = "", 0
+    max_label = -1
+    for split in ("train", "test"):
+        for vid in _id_list(raw[split]) or []:
+            name = str(vid)
+            speakers, fmt, dim = _speaker_ids(raw["speakers"][vid], name)
+            if speaker_format and fmt != speaker_format:
+                raise ValueError(f"dialogue {name!r}: speakers given as {fmt}, earlier ones as {speaker_format}")
+            speaker_format, speaker_dim = fmt, max(speaker_dim, dim)
+            dialogue = _read_dialogue(raw, positions, vid, text_field, speakers)
+            if dialogue.labels.numel():
+                max_label = max(max_label, int(dialogue.labels.max()))
+            splits[split].append(dialogue)
+    return splits, speaker_format, speaker_dim, max_label
+
+
+def _check_dims(path: Path, layout: str, every: list[Dialogue]) -> dict[str, int]:
+    """The feature widths shared by all dialogues; raises when there are none or they differ."""
+    if not every:
+        raise ValueError(f"{path} ({layout} layout) lists no train or test dialogues")
+    modality_dims = every[0].modality_dims
+    for dialogue in every[1:]:
+        if dialogue.modality_dims != modality_dims:
+            raise ValueError(
+                f"{path}: dialogue {dialogue.id!r} has feature dims {dialogue.modality_dims}, "
+                f"dialogue {every[0].id!r} has {modality_dims}"
+            )
+    return modality_dims
+
+
+def _label_names(
+    path: Path,
+    dataset: str | None,
+    label_names: Sequence[str] | None,
+    *,
+    max_label: int,
+    speaker_format: str,
+    speaker_dim: int,
+    audio_dim: int | None,
+    trailing: bool,
+) -> tuple[str, ...]:
+    """The class names: ``label_names``, else those of ``dataset`` (inferred when ``None``); checks ``max_label``."""
+    num_labels = max_label + 1
+    if label_names is not None:
+        names = tuple(label_names)
+    else:
+        if dataset is None:
+            dataset, reason = _infer_dataset(
+                speaker_format=speaker_format,
+                speaker_dim=speaker_dim,
+                audio_dim=audio_dim,
+                num_labels=num_labels,
+                trailing=trailing,
+            )
+            if dataset is None:
+                raise ValueError(
+                    f"cannot tell which dataset {path} holds ({reason}); pass dataset='iemocap' or "
+                    "'meld', or label_names=[...]"
+                )
+            logger.info("%s: inferred dataset %s from %s", path, dataset, reason)
+        names = EMOTION_LABELS[dataset]
+    if num_labels > len(names):
+        raise ValueError(
+            f"{path} has label id {max_label}, but the label set has only {len(names)} classes {names}; "
+            "pass the right dataset= or label_names="
+        )
+    return names
 
 
 def load_feature_pickle(
@@ -249,92 +378,21 @@ def load_feature_pickle(
         ValueError: the file matches no layout (the message lists what was found), or its contents
             are inconsistent (named by dialogue and modality), or the dataset cannot be inferred.
     """
-    if text_field not in TEXT_FIELDS:
-        raise ValueError(f"text_field must be one of {TEXT_FIELDS}, got {text_field!r}")
-    if dataset is not None and dataset not in EMOTION_LABELS and label_names is None:
-        raise ValueError(f"unknown dataset {dataset!r}; use one of {sorted(EMOTION_LABELS)} or pass label_names=")
+    _check_load_args(dataset, label_names, text_field)
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"feature pickle not found: {path}")
-    obj = _read_pickle(path)
-    detected = _detect(obj)
-    if detected is None:
-        known = ", ".join(f"{n} fields → {layout}" for n, (layout, _) in sorted(_FIELDS.items()))
-        raise ValueError(
-            f"{path} matches no known feature layout ({known}; dict fields keyed by dialogue id, "
-            f"train/test id lists). Found {_describe(obj)}"
-        )
-    layout, positions = detected
-    if layout != "sdt" and text_field != "roberta1":
-        logger.info(
-            "text_field=%r ignored: %s is in the %s layout, which has one text field",
-            text_field,
-            path,
-            layout,
-        )
-    raw = {name: obj[i] for name, i in positions.items()}
-
-    splits: dict[str, list[Dialogue]] = {"train": [], "test": []}
-    speaker_format, speaker_dim = "", 0
-    max_label = -1
-    for split in ("train", "test"):
-        for vid in _id_list(raw[split]) or []:
-            name = str(vid)
-            speakers, fmt, dim = _speaker_ids(raw["speakers"][vid], name)
-            if speaker_format and fmt != speaker_format:
-                raise ValueError(f"dialogue {name!r}: speakers given as {fmt}, earlier ones as {speaker_format}")
-            speaker_format, speaker_dim = fmt, max(speaker_dim, dim)
-            labels = np.asarray(raw["labels"][vid], dtype=np.int64).reshape(-1)
-            if labels.size:
-                max_label = max(max_label, int(labels.max()))
-            features = {
-                "text": _feature_array(_select_text(raw, positions, vid, text_field), name, "text"),
-                "audio": _feature_array(raw["audio"][vid], name, "audio"),
-                "visual": _feature_array(raw["visual"][vid], name, "visual"),
-            }
-            splits[split].append(
-                Dialogue(
-                    id=name,
-                    features={k: torch.from_numpy(v) for k, v in features.items()},
-                    speakers=torch.from_numpy(speakers),
-                    labels=torch.from_numpy(labels),
-                )
-            )
-    every = splits["train"] + splits["test"]
-    if not every:
-        raise ValueError(f"{path} ({layout} layout) lists no train or test dialogues")
-    modality_dims = every[0].modality_dims
-    for dialogue in every[1:]:
-        if dialogue.modality_dims != modality_dims:
-            raise ValueError(
-                f"{path}: dialogue {dialogue.id!r} has feature dims {dialogue.modality_dims}, "
-                f"dialogue {every[0].id!r} has {modality_dims}"
-            )
-
-    num_labels = max_label + 1
-    if label_names is not None:
-        names = tuple(label_names)
-    else:
-        if dataset is None:
-            dataset, reason = _infer_dataset(
-                speaker_format=speaker_format,
-                speaker_dim=speaker_dim,
-                audio_dim=modality_dims.get("audio"),
-                num_labels=num_labels,
-                trailing="trailing" in positions,
-            )
-            if dataset is None:
-                raise ValueError(
-                    f"cannot tell which dataset {path} holds ({reason}); pass dataset='iemocap' or "
-                    "'meld', or label_names=[...]"
-                )
-            logger.info("%s: inferred dataset %s from %s", path, dataset, reason)
-        names = EMOTION_LABELS[dataset]
-    if num_labels > len(names):
-        raise ValueError(
-            f"{path} has label id {max_label}, but the label set has only {len(names)} classes {names}; "
-            "pass the right dataset= or label_names="
-        )
+    layout, positions, raw = _open_layout(path, text_field)
+    splits, speaker_format, speaker_dim, max_label = _read_splits(raw, positions, text_field)
+    modality_dims = _check_dims(path, layout, splits["train"] + splits["test"])
+    names = _label_names(
+        path,
+        dataset,
+        label_names,
+        max_label=max_label,
+        speaker_format=speaker_format,
+        speaker_dim=speaker_dim,
+        audio_dim=modality_dims.get("audio"),
+        trailing="trailing" in positions,
+    )
     extras: dict[str, Any] = {}
     if "trailing" in positions:
         extras["trailing_field"] = raw["trailing"]
@@ -355,6 +413,103 @@ def load_feature_pickle(
 
 
 # ---------------------------------------------------------------------------------------------- saving
+
+
+def _save_options(
+    features: FeatureSet,
+    layout: str,
+    speaker_format: str,
+    text_singleton_axis: bool | None,
+    trailing_field: bool | None,
+) -> tuple[str, bool, bool]:
+    """Validate the save options and resolve the ``"auto"``/``None`` ones: ``(speakers, singleton, trailing)``."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    if speaker_format not in ("auto", "letters", "onehot"):
+        raise ValueError(f"speaker_format must be 'auto', 'letters' or 'onehot', got {speaker_format!r}")
+    if set(features.modality_dims) != set(MODALITIES):
+        raise ValueError(
+            f"the {layout} layout stores exactly the modalities {MODALITIES}; "
+            f"this feature set has {tuple(features.modality_dims)}"
+        )
+    if speaker_format == "auto":
+        speaker_format = "letters" if features.num_speakers <= 2 else "onehot"
+    if speaker_format == "letters" and features.num_speakers > 2:
+        raise ValueError(f"speaker_format='letters' holds 2 speakers, the set has {features.num_speakers}")
+    if text_singleton_axis is None:
+        text_singleton_axis = layout == "vega" and features.dataset == "iemocap"
+    if trailing_field is None:
+        trailing_field = layout != "vega" and ("trailing_field" in features.extras or features.dataset == "meld")
+    if trailing_field and layout == "vega":
+        raise ValueError("the vega layout has no trailing field; use trailing_field=False")
+    return speaker_format, text_singleton_axis, trailing_field
+
+
+def _train_dialogues(features: FeatureSet, layout: str) -> list[Dialogue]:
+    """The dialogues written to ``trainVid``: train, then dev (folded in, with a log message)."""
+    train = list(features.train)
+    if features.dev:
+        logger.info(
+            "folding %d dev dialogues into trainVid (the %s layout has no dev split)",
+            len(features.dev),
+            layout,
+        )
+        train += list(features.dev)
+    return train
+
+
+def _check_unique_ids(dialogues: list[Dialogue]) -> None:
+    """Raise when a dialogue id occurs twice (the files key every field by id)."""
+    ids = [d.id for d in dialogues]
+    if len(set(ids)) != len(ids):
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})[:5]
+        raise ValueError(f"dialogue ids must be unique across splits to be written; repeated: {duplicates}")
+
+
+def _field_dicts(
+    dialogues: list[Dialogue], num_speakers: int, speaker_format: str, text_singleton_axis: bool
+) -> dict[str, dict[str, Any]]:
+    """Per-field dicts keyed by dialogue id: ids, speakers, labels, text ``[T, D]``/``[1, T, D]``, audio, visual…"""
+    eye = np.eye(num_speakers, dtype=np.int64)
+    fields: dict[str, dict[str, Any]] = {
+        name: {} for name in ("ids", "speakers", "labels", "text", "audio", "visual", "sentences")
+    }
+    for d in dialogues:
+        spk = d.speakers.numpy()
+        if speaker_format == "letters":
+            fields["speakers"][d.id] = ["M" if s == 0 else "F" for s in spk.tolist()]
+        else:
+            fields["speakers"][d.id] = eye[spk].tolist()
+        fields["labels"][d.id] = d.labels.tolist()
+        t = d.features["text"].detach().cpu().numpy().astype(np.float32)
+        fields["text"][d.id] = t[None] if text_singleton_axis else t
+        fields["audio"][d.id] = d.features["audio"].detach().cpu().numpy().astype(np.float32)
+        fields["visual"][d.id] = d.features["visual"].detach().cpu().numpy().astype(np.float32)
+        fields["ids"][d.id] = [f"{d.id}_{i}" for i in range(d.length)]
+        fields["sentences"][d.id] = [""] * d.length
+    return fields
+
+
+def _record(
+    layout: str, fields: dict[str, dict[str, Any]], train_ids: list[str], test_ids: list[str]
+) -> tuple[Any, ...]:
+    """The pickled tuple in ``layout``'s field order (SDT: the text dict in all four RoBERTa fields)."""
+    order = {
+        "vega": ("speakers", "labels", "text", "audio", "visual"),
+        "dialoguernn": ("ids", "speakers", "labels", "text", "audio", "visual", "sentences"),
+        "sdt": ("ids", "speakers", "labels", "text", "text", "text", "text", "audio", "visual", "sentences"),
+    }[layout]
+    return (*(fields[name] for name in order), train_ids, test_ids)
+
+
+def _write_pickle(path: str | os.PathLike[str], record: tuple[Any, ...]) -> Path:
+    """Pickle ``record`` (protocol 4) to ``path`` atomically."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            pickle.dump(record, fh, protocol=4)
+
+    return atomic_write(path, write)
 
 
 def save_feature_pickle(
@@ -388,84 +543,16 @@ def save_feature_pickle(
     Returns:
         ``Path(path)``.
     """
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    if speaker_format not in ("auto", "letters", "onehot"):
-        raise ValueError(f"speaker_format must be 'auto', 'letters' or 'onehot', got {speaker_format!r}")
-    if set(features.modality_dims) != set(MODALITIES):
-        raise ValueError(
-            f"the {layout} layout stores exactly the modalities {MODALITIES}; "
-            f"this feature set has {tuple(features.modality_dims)}"
-        )
-    if speaker_format == "auto":
-        speaker_format = "letters" if features.num_speakers <= 2 else "onehot"
-    if speaker_format == "letters" and features.num_speakers > 2:
-        raise ValueError(f"speaker_format='letters' holds 2 speakers, the set has {features.num_speakers}")
-    if text_singleton_axis is None:
-        text_singleton_axis = layout == "vega" and features.dataset == "iemocap"
-    if trailing_field is None:
-        trailing_field = layout != "vega" and ("trailing_field" in features.extras or features.dataset == "meld")
-    if trailing_field and layout == "vega":
-        raise ValueError("the vega layout has no trailing field; use trailing_field=False")
-
-    train = list(features.train)
-    if features.dev:
-        logger.info(
-            "folding %d dev dialogues into trainVid (the %s layout has no dev split)",
-            len(features.dev),
-            layout,
-        )
-        train += list(features.dev)
+    speaker_format, text_singleton_axis, trailing_field = _save_options(
+        features, layout, speaker_format, text_singleton_axis, trailing_field
+    )
+    train = _train_dialogues(features, layout)
     everything = train + list(features.test)
-    ids = [d.id for d in everything]
-    if len(set(ids)) != len(ids):
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})[:5]
-        raise ValueError(f"dialogue ids must be unique across splits to be written; repeated: {duplicates}")
-
-    eye = np.eye(features.num_speakers, dtype=np.int64)
-    video_ids, speakers, labels, text, audio, visual, sentences = {}, {}, {}, {}, {}, {}, {}
-    for d in everything:
-        spk = d.speakers.numpy()
-        if speaker_format == "letters":
-            speakers[d.id] = ["M" if s == 0 else "F" for s in spk.tolist()]
-        else:
-            speakers[d.id] = eye[spk].tolist()
-        labels[d.id] = d.labels.tolist()
-        t = d.features["text"].detach().cpu().numpy().astype(np.float32)
-        text[d.id] = t[None] if text_singleton_axis else t
-        audio[d.id] = d.features["audio"].detach().cpu().numpy().astype(np.float32)
-        visual[d.id] = d.features["visual"].detach().cpu().numpy().astype(np.float32)
-        video_ids[d.id] = [f"{d.id}_{i}" for i in range(d.length)]
-        sentences[d.id] = [""] * d.length
-    train_ids, test_ids = [d.id for d in train], [d.id for d in features.test]
-
-    record: tuple[Any, ...]
-    if layout == "vega":
-        record = (speakers, labels, text, audio, visual, train_ids, test_ids)
-    elif layout == "dialoguernn":
-        record = (video_ids, speakers, labels, text, audio, visual, sentences, train_ids, test_ids)
-    else:
-        record = (
-            video_ids,
-            speakers,
-            labels,
-            text,
-            text,
-            text,
-            text,
-            audio,
-            visual,
-            sentences,
-            train_ids,
-            test_ids,
-        )
+    _check_unique_ids(everything)
+    fields = _field_dicts(everything, features.num_speakers, speaker_format, text_singleton_axis)
+    record = _record(layout, fields, [d.id for d in train], [d.id for d in features.test])
     if trailing_field:
         record = (*record, features.extras.get("trailing_field", {}))
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:
-            pickle.dump(record, fh, protocol=4)
-
-    out = atomic_write(path, write)
+    out = _write_pickle(path, record)
     logger.info("wrote %d dialogues to %s (%s layout)", len(everything), out, layout)
     return out
