@@ -22,6 +22,7 @@ API_MODULES = (
     "vega_anchors",
     "vega_anchors.data",
     "vega_anchors.training",
+    "vega_anchors.bench",
     "vega_anchors.interop",
     "vega_anchors.metrics",
     "vega_anchors.models",
