@@ -6,34 +6,15 @@ import json
 from typing import Any
 
 import pytest
-import torch
+from training_helpers import TINY_DIMS, one_thread, tiny_model  # noqa: F401 (one_thread: autouse)
 
-from vega_anchors import AnchorBank, DualBranchVEGA, VEGAConfig
 from vega_anchors.data import synthetic_dialogues
 from vega_anchors.training import Callback, TrainConfig, TrainState, batch_indices, fit
-
-DIMS = {"text": 8, "audio": 6}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: the same reduction order, so the same trajectory on every run."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
 def data():
-    return synthetic_dialogues("iemocap", seed=0, modality_dims=DIMS, num_train=20, num_test=4)
-
-
-def make_model(label_names) -> DualBranchVEGA:
-    torch.manual_seed(0)
-    cfg = VEGAConfig.iemocap(modalities=DIMS, hidden_dim=8, num_heads=2, anchor_dim=4, dropout=0.1)
-    g = torch.Generator().manual_seed(0)
-    return DualBranchVEGA(cfg, AnchorBank.from_features({c: torch.randn(2, 4, generator=g) for c in label_names}))
+    return synthetic_dialogues("iemocap", seed=0, modality_dims=TINY_DIMS, num_train=20, num_test=4)
 
 
 class Recorder(Callback):
@@ -62,7 +43,7 @@ def test_hooks_run_per_step_per_epoch_and_at_each_improvement(data, tmp_path) ->
         epochs=6, batch_size=4, lr=0.02, patience=None, progress=False, log_path=str(tmp_path / "log.json")
     )
     recorder = Recorder()
-    result = fit(make_model(data.label_names), train, val=val, config=config, callbacks=[recorder])
+    result = fit(tiny_model(data.label_names), train, val=val, config=config, callbacks=[recorder])
 
     per_epoch = len(batch_indices(train, 4, shuffle=True))  # 14 dialogues in batches of 4
     assert per_epoch == 4
@@ -87,17 +68,17 @@ def test_callback_exceptions_propagate(data) -> None:
 
     config = TrainConfig(epochs=3, batch_size=7, lr=1e-2, patience=None, progress=False)
     with pytest.raises(RuntimeError, match="tracker down at epoch 1"):
-        fit(make_model(data.label_names), data.train, config=config, callbacks=[Boom()])
+        fit(tiny_model(data.label_names), data.train, config=config, callbacks=[Boom()])
 
 
 def test_resumed_runs_continue_the_step_count(data, tmp_path) -> None:
     train, val = data.train[:14], data.train[14:]
     config = TrainConfig(epochs=1, batch_size=7, lr=1e-2, patience=None, progress=False, checkpoint_dir=str(tmp_path))
-    fit(make_model(data.label_names), train, val=val, config=config)
+    fit(tiny_model(data.label_names), train, val=val, config=config)
     recorder = Recorder()
     more = config.model_copy(update={"epochs": 2})
     fit(
-        make_model(data.label_names),
+        tiny_model(data.label_names),
         train,
         val=val,
         config=more,

@@ -12,36 +12,18 @@ import copy
 from typing import Any
 
 import pytest
-import torch
+from training_helpers import TINY_DIMS, one_thread, tiny_model  # noqa: F401 (one_thread: autouse)
 
-from vega_anchors import AnchorBank, DualBranchVEGA, VEGAConfig
 from vega_anchors.data import synthetic_dialogues
 from vega_anchors.training import Callback, TrainConfig, TrainState, evaluate, fit
 
-DIMS = {"text": 8, "audio": 6}
 EPOCHS = 10
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: the same reduction order, so the same (deliberately unstable) trajectory."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
 def splits():
-    data = synthetic_dialogues("iemocap", seed=0, modality_dims=DIMS, num_train=20, num_test=6)
+    data = synthetic_dialogues("iemocap", seed=0, modality_dims=TINY_DIMS, num_train=20, num_test=6)
     return data.train[:14], data.train[14:], data.test, data.label_names
-
-
-def make_model(label_names) -> DualBranchVEGA:
-    torch.manual_seed(0)
-    cfg = VEGAConfig.iemocap(modalities=DIMS, hidden_dim=8, num_heads=2, anchor_dim=4, dropout=0.1)
-    g = torch.Generator().manual_seed(0)
-    return DualBranchVEGA(cfg, AnchorBank.from_features({c: torch.randn(2, 4, generator=g) for c in label_names}))
 
 
 class KeepLast(Callback):
@@ -54,7 +36,7 @@ class KeepLast(Callback):
 @pytest.mark.parametrize("ema_decay", [None, 0.9])
 def test_returned_model_best_score_and_test_score_agree(splits, ema_decay: float | None) -> None:
     train, val, test, names = splits
-    model, last = make_model(names), KeepLast()
+    model, last = tiny_model(names), KeepLast()
     config = TrainConfig(epochs=EPOCHS, batch_size=7, lr=0.3, patience=None, progress=False, ema_decay=ema_decay)
     result = fit(model, train, val=val, test=test, config=config, callbacks=[last])
 
@@ -65,6 +47,6 @@ def test_returned_model_best_score_and_test_score_agree(splits, ema_decay: float
     assert result.test is not None
     assert result.test.metrics.weighted_f1 == evaluate(model, test).metrics.weighted_f1
     # the last epoch's weights score the test set differently: a test of the wrong weights is caught
-    final = make_model(names)
+    final = tiny_model(names)
     final.load_state_dict(last.weights)
     assert evaluate(final, test).metrics.weighted_f1 != result.test.metrics.weighted_f1
