@@ -9,7 +9,15 @@ import pytest
 from training_helpers import TINY_DIMS, one_thread, tiny_model  # noqa: F401 (one_thread: autouse)
 
 from vega_anchors.data import synthetic_dialogues
-from vega_anchors.training import Callback, TrainConfig, TrainState, batch_indices, fit
+from vega_anchors.training import (
+    Callback,
+    TrainConfig,
+    TrainState,
+    batch_indices,
+    fit,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +79,17 @@ def test_callback_exceptions_propagate(data) -> None:
         fit(tiny_model(data.label_names), data.train, config=config, callbacks=[Boom()])
 
 
-def test_resumed_runs_continue_the_step_count(data, tmp_path) -> None:
+@pytest.mark.parametrize("old_layout", [False, True])
+def test_resumed_runs_continue_the_step_count(data, tmp_path, old_layout: bool) -> None:
     train, val = data.train[:14], data.train[14:]
     config = TrainConfig(epochs=1, batch_size=7, lr=1e-2, patience=None, progress=False, checkpoint_dir=str(tmp_path))
     fit(tiny_model(data.label_names), train, val=val, config=config)
+    if old_layout:  # checkpoints written before the step count was saved still resume
+        state = load_checkpoint(tmp_path / "last.pt")
+        del state["step"]
+        save_checkpoint(tmp_path / "last.pt", state)
     recorder = Recorder()
-    more = config.model_copy(update={"epochs": 2})
+    more = config.model_copy(update={"epochs": 2, "checkpoint_dir": None})
     fit(
         tiny_model(data.label_names),
         train,

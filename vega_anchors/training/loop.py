@@ -49,8 +49,9 @@ class Engine:
 def make_optimizer(model: nn.Module, *, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Optimizer:
     """AdamW over the trainable parameters (fused kernels on CUDA, ``foreach`` elsewhere)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    kernels: dict[str, bool] = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **kernels)
+    if device.type == "cuda":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
 
 
 def make_scaler(device: torch.device, precision: Precision) -> torch.amp.GradScaler:
