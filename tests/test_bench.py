@@ -24,7 +24,7 @@ TIMING_KEYS = {"median_ms", "min_ms", "repeats", "gflop", "achieved_gflops", "ge
 @pytest.fixture(autouse=True)
 def small_and_single_threaded(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Tiny GEMM probes; one thread (OpenMP threads on a busy shared machine stall each other)."""
-    monkeypatch.setattr(bench, "GEMM_SIZE", 256)
+    monkeypatch.setattr(bench._measure, "GEMM_SIZE", 256)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -25,6 +25,7 @@ API_MODULES = (
     "vega_anchors.official",
     "vega_anchors.losses",
     "vega_anchors.heads",
+    "vega_anchors.bench",
     "vega_anchors.metrics",
     "vega_anchors.models",
     "vega_anchors.anchors.encoder",
