@@ -47,7 +47,9 @@ def _imports(module: str, path: Path, *, top_level_only: bool) -> set[str]:
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             target = _resolve(module, path.name == "__init__.py", node)
-            names = [f"{target}.{a.name}" for a in node.names] + [target]
+            submodules = [f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in known]
+            # `from pkg import submodule` imports the submodule; `from pkg import name` the package
+            names = submodules if len(submodules) == len(node.names) else [*submodules, target]
         else:
             continue
         for name in names:
