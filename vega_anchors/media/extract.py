@@ -324,7 +324,6 @@ def _assemble(
             out.masked[modality][split] = listed
         out.stats[modality] = stats
         for split, counts in stats.items():
-            table_rows = rows_by_split[split]
             if counts["masked"]:
                 logger.warning(
                     "%s %s: %d of %d utterances masked", modality, split, counts["masked"], counts["utterances"]
