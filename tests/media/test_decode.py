@@ -63,7 +63,7 @@ def test_mp4_audio_is_16k_mono_float32_and_frames_uniform(tmp_path: Path) -> Non
     assert clip.frames.shape == (4, 32, 32, 3) and clip.frames.dtype == np.uint8
     np.testing.assert_allclose(frame_targets(0, 2, 4), [0.25, 0.75, 1.25, 1.75])
     np.testing.assert_allclose(clip.frame_times, [0.2, 0.6, 1.2, 1.6])  # the frame on screen at each target
-    assert [int(round(v / 20)) for v in clip.frames[:, 0, 0, 0]] == [1, 3, 6, 8]
+    assert [round(v / 20) for v in clip.frames[:, 0, 0, 0]] == [1, 3, 6, 8]
 
 
 def test_variable_frame_rate_uses_timestamps(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ def test_variable_frame_rate_uses_timestamps(tmp_path: Path) -> None:
     (clip,) = decode_group([MediaItem("d", "u", path, start=0.0, end=2.0)], audio=False, num_frames=8)
     # targets 0.125, 0.375, ... 1.875 → the last frame shown at or before each (not every k-th frame)
     np.testing.assert_allclose(clip.frame_times, [0.1, 0.2, 0.6, 0.7, 0.7, 1.3, 1.45, 1.45])
-    assert [int(round(v / 20)) for v in clip.frames[:, 0, 0, 0]] == [1, 3, 4, 5, 5, 6, 8, 8]
+    assert [round(v / 20) for v in clip.frames[:, 0, 0, 0]] == [1, 3, 4, 5, 5, 6, 8, 8]
 
 
 def test_one_file_many_segments_and_regions(tmp_path: Path) -> None:

@@ -114,7 +114,7 @@ def test_manifest_csv_and_jsonl_map_to_the_same_keys(meld_media_dir: Path, meld_
                 }
             )
             for i in meld
-        )  # fmt: skip
+        )
     )
     expected = table_keys(meld_tables)
     for items in (manifest_media(tmp_path), manifest_media(jsonl), meld):
