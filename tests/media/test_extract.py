@@ -121,7 +121,8 @@ def test_undecodable_media_is_an_error_or_a_counted_mask(meld_tables, meld_media
     out = run(meld_tables, items, tmp_path / "cache", missing="mask")
     assert out.stats["audio"]["train"]["failed"] == 1 and out.stats["audio"]["train"]["masked"] == 1
     assert out.masks["audio"]["train"]["0"].tolist() == [True, False]
-    assert out.masked["audio"]["train"][0][:2] == ["0", "1"] and "undecodable" in out.masked["audio"]["train"][0][2]
+    entry = out.masked["audio"]["train"][0]
+    assert (entry["dialogue"], entry["utterance"], entry["row"]) == ("0", "1", 1) and "undecodable" in entry["reason"]
     train = out.features["audio"]["train"]
     np.testing.assert_allclose(train["0"][1], np.mean([train["0"][0], train["1"][0]], axis=0), rtol=1e-6)  # train mean
     assert out.extras()["stats"]["audio"]["train"]["failed"] == 1

@@ -48,7 +48,8 @@ class MediaFeatures:
         features: modality → split → {dialogue id → ``[T, D]`` float32}, table row order (the
             ``features`` argument of :func:`~vega_anchors.data.build_feature_set`).
         masks: modality → split → {dialogue id → ``[T]`` bool}, ``True`` = real features.
-        masked: modality → split → ``[[dialogue, utterance, reason], ...]`` of the filled rows.
+        masked: modality → split → the filled rows, ``{"dialogue", "utterance", "row" (position in the
+            dialogue), "reason"}`` each.
         stats: modality → split → counts: ``utterances``, ``masked``, ``missing_media``, ``failed``,
             ``no_face`` (visual), ``silent`` (audio).
         identities: modality → the extractor's identity (cache key).
@@ -57,7 +58,7 @@ class MediaFeatures:
 
     features: dict[str, dict[str, dict[str, np.ndarray]]]
     masks: dict[str, dict[str, dict[str, np.ndarray]]]
-    masked: dict[str, dict[str, list[list[str]]]]
+    masked: dict[str, dict[str, list[dict[str, Any]]]]
     stats: dict[str, dict[str, dict[str, int]]]
     identities: dict[str, str] = field(default_factory=dict)
     unmatched: int = 0
@@ -307,14 +308,14 @@ def _assemble(
             matrix[~ok] = fill
             per_dialogue: dict[str, np.ndarray] = {}
             per_mask: dict[str, np.ndarray] = {}
-            listed: list[list[str]] = []
+            listed: list[dict[str, Any]] = []
             start = 0
             for dialogue in table.dialogues:
                 stop = start + dialogue.length
                 per_dialogue[dialogue.id] = matrix[start:stop]
                 per_mask[dialogue.id] = ok[start:stop]
                 listed.extend(
-                    [dialogue.id, u, reasons[split][start + j]]
+                    {"dialogue": dialogue.id, "utterance": u, "row": j, "reason": reasons[split][start + j]}
                     for j, u in enumerate(dialogue.utterance_ids)
                     if not ok[start + j]
                 )
