@@ -136,5 +136,5 @@ def test_no_face_mask_policy_and_missing_rows(meld_tables, meld_media_dir: Path)
     out = run(meld_tables, items, None, missing="mask", visual=visual)
     assert out.stats["visual"]["train"]["no_face"] == 1 and out.masks["visual"]["train"]["1"].tolist() == [False]
     assert out.stats["visual"]["test"]["missing_media"] == 1 and out.masked["visual"]["test"] == [
-        ["0", "0", "no media"]
+        {"dialogue": "0", "utterance": "0", "row": 0, "reason": "no media"}
     ]
