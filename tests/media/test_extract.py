@@ -74,6 +74,16 @@ def test_features_follow_table_rows_and_join_text(meld_media_dir: Path, meld_tab
     assert features.modality_dims == {"text": 4, "audio": 3, "visual": 3}
 
 
+def test_workers_give_the_same_features(meld_media_dir: Path, meld_tables) -> None:
+    items = discover_media("meld", meld_media_dir)
+    serial, parallel = run(meld_tables, items, None), run(meld_tables, items, None, num_workers=2)
+    assert all(not rows for per_split in parallel.masked.values() for rows in per_split.values())
+    for modality in serial.features:
+        for split, per_dialogue in serial.features[modality].items():
+            for dialogue, rows in per_dialogue.items():
+                assert np.array_equal(rows, parallel.features[modality][split][dialogue])
+
+
 def test_a_second_run_decodes_nothing(meld_media_dir: Path, meld_tables, tmp_path: Path, count_decodes) -> None:
     items = discover_media("meld", meld_media_dir)
     first = run(meld_tables, items, tmp_path / "cache")

@@ -218,6 +218,7 @@ def _run(
                     for modality in extractors:
                         results[modality].setdefault(id(item), payload)
                 else:
+                    payload["item"] = item  # the caller's object (workers return pickled copies)
                     pending.append(payload)
             if len(pending) >= batch_utterances:
                 flush()
