@@ -37,14 +37,18 @@ def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
-def speech(text: str, *, sample_rate: int = SAMPLE_RATE, voice: str = "en", speed: int = 175) -> np.ndarray:
-    """``[S]`` float32 mono speech of ``text`` synthesised by ``espeak-ng`` at ``sample_rate``."""
+def speech(
+    text: str, *, sample_rate: int = SAMPLE_RATE, voice: str = "en", speed: int = 175, pitch: int = 50
+) -> np.ndarray:
+    """``[S]`` float32 mono speech of ``text`` synthesised by ``espeak-ng`` at ``sample_rate``
+    (``speed`` in words per minute, ``pitch`` 0–99)."""
     import soundfile
 
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise FileNotFoundError("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
-    wav = subprocess.run([exe, "-v", voice, "-s", str(speed), "--stdout", text], check=True, capture_output=True)
+    command = [exe, "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text]
+    wav = subprocess.run(command, check=True, capture_output=True)
     samples, rate = soundfile.read(io.BytesIO(wav.stdout), dtype="float32")
     samples = samples.mean(axis=1) if samples.ndim == 2 else samples
     if rate != sample_rate:
