@@ -95,7 +95,7 @@ def _open(path: Path) -> Any:
     try:
         return av.open(str(path))
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
-        raise MediaError(path, f"{path} cannot be opened as media ({err}); is the file complete?") from err
+        raise MediaError(path, f"{path} cannot be opened as media ({err}); is the file complete?") from None
 
 
 def _stream_duration(container: Any, stream: Any) -> float | None:
@@ -127,27 +127,7 @@ def _check_segment(item: MediaItem, path: Path, duration: float | None) -> tuple
 
 
 def _decode_audio(path: Path, items: Sequence[MediaItem], sample_rate: int) -> list[np.ndarray]:
-    av = _av()
-    container = _open(path)
-    try:
-        if not container.streams.audio:
-            raise MediaError(path, f"{path} has no audio stream; drop --audio (audio=None) or give files with sound")
-        stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        chunks: list[np.ndarray] = []
-        origin: float | None = None
-        try:
-            for frame in container.decode(stream):
-                if origin is None:
-                    origin = float(frame.time) if frame.time is not None else 0.0
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
-        except av.error.FFmpegError as err:
-            raise MediaError(path, f"{path}: audio cannot be decoded ({err}); is the file complete?") from err
-    finally:
-        container.close()
+    chunks, origin = _read_audio(path, sample_rate)
     samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
     if samples.size == 0:
         raise MediaError(path, f"{path}: the audio stream holds no samples")
@@ -162,6 +142,36 @@ def _decode_audio(path: Path, items: Sequence[MediaItem], sample_rate: int) -> l
             raise MediaError(path, f"{path}: segment of utterance {item.key} holds no audio samples")
         out.append(np.ascontiguousarray(samples[first:last]))
     return out
+
+
+def _read_audio(path: Path, sample_rate: int) -> tuple[list[np.ndarray], float | None]:
+    """Every sample of the first audio stream, resampled; and the first frame's time."""
+    av = _av()
+    container = _open(path)
+    stream = resampler = frame = None
+    chunks: list[np.ndarray] = []
+    origin: float | None = None
+    try:
+        if not container.streams.audio:
+            raise MediaError(path, f"{path} has no audio stream; drop --audio (audio=None) or give files with sound")
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        try:
+            for frame in container.decode(stream):
+                if origin is None:
+                    origin = float(frame.time) if frame.time is not None else 0.0
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+        except av.error.FFmpegError as err:
+            raise MediaError(path, f"{path}: audio cannot be decoded ({err}); is the file complete?") from None
+    finally:
+        # Release FFmpeg objects now, not when a traceback that holds this frame is collected: a
+        # filter graph freed in a forked DataLoader worker waits forever on its parent's threads.
+        container.close()
+        container = stream = resampler = frame = None
+    return chunks, origin
 
 
 def _crop(frame: np.ndarray, region: str | None) -> np.ndarray:
@@ -192,6 +202,7 @@ class _Frame:
 def _decode_frames(path: Path, items: Sequence[MediaItem], num_frames: int) -> list[tuple[np.ndarray, np.ndarray]]:
     av = _av()
     container = _open(path)
+    stream = frame = current = previous = None
     try:
         if not container.streams.video:
             raise MediaError(path, f"{path} has no video stream; drop --visual (visual=None) or give video files")
@@ -205,7 +216,6 @@ def _decode_frames(path: Path, items: Sequence[MediaItem], num_frames: int) -> l
         )
         picked: list[list[Any]] = [[None] * num_frames for _ in items]
         position = 0
-        previous: _Frame | None = None
         try:
             for frame in container.decode(stream):
                 current = _Frame(float(frame.time) if frame.time is not None else 0.0, frame)
@@ -218,13 +228,14 @@ def _decode_frames(path: Path, items: Sequence[MediaItem], num_frames: int) -> l
                     break
                 previous = current
         except av.error.FFmpegError as err:
-            raise MediaError(path, f"{path}: video cannot be decoded ({err}); is the file complete?") from err
+            raise MediaError(path, f"{path}: video cannot be decoded ({err}); is the file complete?") from None
         while position < len(targets) and previous is not None:  # targets after the last frame
             _, u, k = targets[position]
             picked[u][k] = previous.convert()
             position += 1
     finally:
-        container.close()
+        container.close()  # and drop FFmpeg objects now (see _read_audio)
+        container = stream = frame = current = previous = None
     if position < len(targets):
         raise MediaError(path, f"{path}: the video stream holds no decodable frames")
     out = []
@@ -325,7 +336,7 @@ class MediaDataset(Dataset[list[Any]]):
                 group, audio=self.audio, video=self.video, num_frames=self.num_frames, sample_rate=self.sample_rate
             )
         except MediaError as err:
-            return [err] * len(group)
+            return [err.with_traceback(None)] * len(group)  # no frames (or FFmpeg objects) kept alive
         if self.transform is None:
             return list(clips)
         out: list[Any] = []
@@ -333,5 +344,5 @@ class MediaDataset(Dataset[list[Any]]):
             try:
                 out.append(self.transform(clip))
             except MediaError as err:
-                out.append(err)
+                out.append(err.with_traceback(None))
         return out

@@ -16,6 +16,7 @@ default) any of the first two is an error naming the file.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -191,18 +192,43 @@ def _run(
         num_frames=num_frames,
         transform=_WorkerStage(audio if need_audio else None, visual if need_video else None),
     )
-    loader = DataLoader(
-        dataset, batch_size=None, shuffle=False, num_workers=min(num_workers, len(groups)), collate_fn=_no_collate
-    )
+    workers = min(num_workers, len(groups))
+    loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers, collate_fn=_no_collate)
+    if workers:
+        # Forked workers must never free objects inherited from this process (an FFmpeg filter graph
+        # freed there waits forever on threads that only exist here): collect now, freeze the rest.
+        gc.collect()
+        gc.freeze()
+    try:
+        _consume(loader, dataset, extractors, results, caches, missing, batch_utterances, progress, len(todo),
+                 audio if need_audio else None, visual if need_video else None)  # fmt: skip
+    finally:
+        if workers:
+            gc.unfreeze()
+
+
+def _consume(
+    loader: DataLoader[Any],
+    dataset: MediaDataset,
+    extractors: dict[str, Any],
+    results: dict[str, dict[int, CacheEntry | MediaError]],
+    caches: dict[str, FeatureCache],
+    missing: Missing,
+    batch_utterances: int,
+    progress: bool,
+    total: int,
+    audio: Any,
+    visual: ClipFaceExtractor | None,
+) -> None:
     from tqdm.auto import tqdm
 
     pending: list[dict[str, Any]] = []
 
     def flush() -> None:
-        _encode_and_store(pending, audio if need_audio else None, visual if need_video else None, results, caches)
+        _encode_and_store(pending, audio, visual, results, caches)
         pending.clear()
 
-    with tqdm(total=len(todo), unit="utt", desc="media features", disable=not progress) as bar:
+    with tqdm(total=total, unit="utt", desc="media features", disable=not progress) as bar:
         for index, group_out in enumerate(loader):
             for payload in group_out:
                 if isinstance(payload, MediaError):
