@@ -16,6 +16,7 @@ default) any of the first two is an error naming the file.
 
 from __future__ import annotations
 
+import copy
 import gc
 import logging
 from collections.abc import Mapping, Sequence
@@ -79,7 +80,11 @@ class _WorkerStage:
     """Runs in decoding workers: CPU audio extractors, waveform RMS, face detection + cropping."""
 
     def __init__(self, audio: AudioExtractor | None, visual: ClipFaceExtractor | None) -> None:
-        self.audio, self.visual = audio, visual
+        self.audio = audio
+        self.visual = None
+        if visual is not None:  # workers detect and crop only: leave the image encoder (a model) behind
+            self.visual = copy.copy(visual)
+            self.visual.encoder = None  # type: ignore[assignment]
 
     def __call__(self, clip: Clip) -> dict[str, Any]:
         out: dict[str, Any] = {"item": clip.item}
