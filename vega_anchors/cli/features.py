@@ -31,7 +31,12 @@ def read_any_features(path: str | Path, *, dataset: str | None = None) -> Featur
 
 def _inspect(args: argparse.Namespace) -> int:
     features = read_any_features(args.path, dataset=args.dataset)
-    report = feature_report(features, min_rms=args.min_rms, max_rms=args.max_rms)
+    anchors = None
+    if args.anchors:
+        from ..anchors.bank import AnchorBank
+
+        anchors = AnchorBank.load(args.anchors)
+    report = feature_report(features, min_rms=args.min_rms, max_rms=args.max_rms, anchors=anchors)
     if args.json:
         print(json.dumps(report.to_dict(), indent=1, default=str))
     else:
@@ -88,6 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     inspect.add_argument("--dataset", choices=["iemocap", "meld"], default=None, help="for pickles: the label set")
     inspect.add_argument("--min-rms", type=float, default=MIN_FEATURE_RMS, help="warn below this per-dim RMS")
     inspect.add_argument("--max-rms", type=float, default=MAX_FEATURE_RMS, help="warn above this per-dim RMS")
+    inspect.add_argument("--anchors", default=None, help="an AnchorBank file: zero-shot accuracy of visual features")
     inspect.add_argument("--json", action="store_true", help="print the report as JSON")
     inspect.add_argument("--strict", action="store_true", help="exit with status 1 when there are warnings")
     inspect.set_defaults(run=_inspect)
