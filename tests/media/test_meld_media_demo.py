@@ -31,4 +31,3 @@ def test_meld_media_demo_trains_on_text_audio_visual(tmp_path: Path, tiny_clip_m
     assert "GENERATED MEDIA" in caplog.text and "GENERATED-DATA test: weighted F1" in caplog.text
     assert "'audio': 88" in caplog.text and "'visual': 16" in caplog.text and "'text': 384" in caplog.text
     assert (tmp_path / "MELD.Raw" / "output_repeated_splits_test" / "dia0_utt2.mp4").is_file()
-    assert (tmp_path / "run" / "last.pt").is_file()
