@@ -32,6 +32,7 @@ API_MODULES = (
     "vega_anchors.anchors.folder",
     "vega_anchors.distributed",
     "vega_anchors.toy",
+    "vega_anchors.media",
 )
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)$")
 

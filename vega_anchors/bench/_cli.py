@@ -16,7 +16,7 @@ from .workloads import IEMOCAP_LENGTHS, ModelShape, bench_anchors, bench_epoch, 
 
 __all__ = ["main"]
 
-_DESCRIPTION = "Benchmarks: python -m vega_anchors.bench {train-step,overhead,epoch,anchors,all}."
+_DESCRIPTION = "Benchmarks: python -m vega_anchors.bench {train-step,overhead,epoch,anchors,media,all}."
 
 
 # ---- CLI -----------------------------------------------------------------------------------------
@@ -80,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     _anchor_options(p)
     _common(p)
 
+    p = sub.add_parser("media", help="clips → audio/visual features: utterances/s per stage and end to end")
+    p.add_argument("--clips", type=int, default=16)
+    p.add_argument("--num-workers", type=_ints, default=[0, 1], help="comma list, e.g. 0,1")
+    _common(p)
+
     p = sub.add_parser("all", help="every workload, side by side")
     p.add_argument("--lengths", type=_ints, default=list(IEMOCAP_LENGTHS))
     p.add_argument("--max-batches", type=int, default=None, help="epoch: time only the first N batches")
@@ -125,6 +130,10 @@ def _run(args: argparse.Namespace) -> Iterator[Record]:
             model_name=args.model_name, batch_size=args.batch_size, per_class=args.per_class,
             image_size=args.image_size, max_images=args.max_images, **timing,
         )  # fmt: skip
+    elif cmd == "media":
+        from ..media._bench import bench_media  # needs vega-anchors[media]
+
+        yield from bench_media(num_clips=args.clips, num_workers=args.num_workers, device=args.device)
     elif cmd == "all":
         yield gemm_peak("fp32", device=device, repeats=args.repeats)
         yield gemm_peak("bf16", device=device, repeats=args.repeats)

@@ -18,6 +18,7 @@ from ..data.report import MAX_FEATURE_RMS, MIN_FEATURE_RMS, feature_report
 from ..data.store import is_feature_store, load_features
 from ..data.types import FeatureSet
 from ..official.pickles import load_feature_pickle
+from .media import add_media_arguments, build_media_modalities
 
 __all__ = ["read_any_features", "register"]
 
@@ -31,7 +32,12 @@ def read_any_features(path: str | Path, *, dataset: str | None = None) -> Featur
 
 def _inspect(args: argparse.Namespace) -> int:
     features = read_any_features(args.path, dataset=args.dataset)
-    report = feature_report(features, min_rms=args.min_rms, max_rms=args.max_rms)
+    anchors = None
+    if args.anchors:
+        from ..anchors.bank import AnchorBank
+
+        anchors = AnchorBank.load(args.anchors)
+    report = feature_report(features, min_rms=args.min_rms, max_rms=args.max_rms, anchors=anchors)
     if args.json:
         print(json.dumps(report.to_dict(), indent=1, default=str))
     else:
@@ -59,10 +65,18 @@ def _build(args: argparse.Namespace) -> int:
         if p
     }
     speakers = SpeakerMap.fit(tables["train"], top_n=args.top_speakers, mode=args.speaker_mode)
-    options = {"layers": args.layers} if args.layers else {}
-    encoder = load_text_encoder(args.encoder, device=args.device, **options)
-    text = embed_tables(tables, encoder, batch_size=args.batch_size, cache_dir=args.cache_dir, progress=not args.quiet)
-    features = build_feature_set(tables, {"text": text}, speakers)
+    modalities, extras = build_media_modalities(args, tables)
+    if args.encoder != "none":
+        options = {"layers": args.layers} if args.layers else {}
+        encoder = load_text_encoder(args.encoder, device=args.device, **options)
+        text = embed_tables(
+            tables, encoder, batch_size=args.batch_size, cache_dir=args.cache_dir, progress=not args.quiet
+        )
+        modalities = {"text": text, **modalities}
+    if not modalities:
+        raise ValueError("--encoder none without --audio/--visual: there is no modality to build")
+    features = build_feature_set(tables, modalities, speakers)
+    features.extras.update(extras)
     save_features(features, args.out)
     print(features.summary())
     print(f"wrote {args.out}")
@@ -80,6 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     inspect.add_argument("--dataset", choices=["iemocap", "meld"], default=None, help="for pickles: the label set")
     inspect.add_argument("--min-rms", type=float, default=MIN_FEATURE_RMS, help="warn below this per-dim RMS")
     inspect.add_argument("--max-rms", type=float, default=MAX_FEATURE_RMS, help="warn above this per-dim RMS")
+    inspect.add_argument("--anchors", default=None, help="an AnchorBank file: zero-shot accuracy of visual features")
     inspect.add_argument("--json", action="store_true", help="print the report as JSON")
     inspect.add_argument("--strict", action="store_true", help="exit with status 1 when there are warnings")
     inspect.set_defaults(run=_inspect)
@@ -89,7 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     build.add_argument("--dev", default=None)
     build.add_argument("--test", default=None)
     build.add_argument("--out", required=True, help="output .safetensors feature store")
-    build.add_argument("--encoder", required=True, help="sentence-transformers / HF model name or local path")
+    build.add_argument("--encoder", required=True, help="sentence-transformers/HF model or path ('none': media only)")
     build.add_argument("--labels", default="meld", help="'meld', 'iemocap' or comma-separated class names")
     build.add_argument("--dialogue-column", default="Dialogue_ID")
     build.add_argument("--utterance-column", default="Utterance_ID")
@@ -111,4 +126,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     build.add_argument("--batch-size", type=int, default=64)
     build.add_argument("--device", default=None)
     build.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_media_arguments(build)
     build.set_defaults(run=_build)

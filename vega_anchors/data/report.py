@@ -100,6 +100,11 @@ class FeatureReport:
     modalities: dict[str, ModalityStats]
     splits: dict[str, SplitStats]
     warnings: list[str] = field(default_factory=list)
+    media: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    """Features built from clips (``extras["media"]``): modality → split → ``utterances``, ``masked``,
+    ``missing_media``, ``failed`` and ``no_face_rate`` (visual) or ``silent`` (audio)."""
+    zero_shot: dict[str, float] = field(default_factory=dict)
+    """With ``anchors=``: split → accuracy of the visual features' nearest anchor (cosine) vs the labels."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable values."""
@@ -125,6 +130,7 @@ class FeatureReport:
                 more = " ..." if len(stats.constant_dims) > 10 else ""
                 lines.append(f"    constant dims: {len(stats.constant_dims)} ({shown}{more})")
             lines.append(f"    context/projected-feature scale at init: {stats.projected_ratio:.1f}×")
+        lines.extend(_media_lines(self.media, self.zero_shot))
         for counts in self.splits.values():
             lines.append("")
             lines.append(
@@ -172,6 +178,7 @@ def feature_report(
     *,
     min_rms: float = MIN_FEATURE_RMS,
     max_rms: float = MAX_FEATURE_RMS,
+    anchors: Any = None,
 ) -> FeatureReport:
     """Inspect ``features``: per-modality scale and defects, class/speaker balance, dialogue lengths.
 
@@ -179,6 +186,12 @@ def feature_report(
     position/speaker embeddings, see the module docstring) or above ``max_rms``; when a split's
     scale differs from train's by more than 3×; on NaN/Inf values and constant dimensions; when a
     class has no utterance in a (non-empty, labelled) split.
+
+    Features built from clips (``vega-anchors build-features --audio/--visual``) also get their
+    masked utterances, silent audio and no-face rate per split (:attr:`FeatureReport.media`). Given
+    ``anchors`` (an :class:`~vega_anchors.AnchorBank` of the visual encoder's space), the report adds
+    the zero-shot accuracy of the visual features: each utterance's nearest anchor center (cosine),
+    compared with its label — a diagnostic of the shared space (:attr:`FeatureReport.zero_shot`).
     """
     splits = {name: ds for name, ds in features.splits().items() if ds}
     warnings: list[str] = []
@@ -269,7 +282,11 @@ def feature_report(
         if dialogues and stats.unlabelled == stats.utterances and split == "train":
             warnings.append("the train split has no labels")
 
+    media = _media_stats(features, warnings)
+    zero_shot = _zero_shot(features, anchors, warnings) if anchors is not None else {}
     return FeatureReport(
+        media=media,
+        zero_shot=zero_shot,
         source=features.source,
         layout=features.layout,
         label_names=tuple(features.label_names),
@@ -278,3 +295,87 @@ def feature_report(
         splits=split_stats,
         warnings=warnings,
     )
+
+
+# ---- features built from clips (vega_anchors.media) ---------------------------------------------------
+_NO_FACE_WARN = 0.5  # warn when more than half of a split's utterances show no detected face
+
+
+def _media_stats(features: FeatureSet, warnings: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    record = features.extras.get("media")
+    if not isinstance(record, dict) or not isinstance(record.get("stats"), dict):
+        return {}
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for modality, per_split in record["stats"].items():
+        out[modality] = {}
+        for split, counts in per_split.items():
+            stats = {k: float(v) for k, v in counts.items()}
+            total = max(stats.get("utterances", 0.0), 1.0)
+            if "no_face" in stats:
+                stats["no_face_rate"] = stats["no_face"] / total
+                if stats["no_face_rate"] > _NO_FACE_WARN:
+                    warnings.append(
+                        f"{modality} {split}: no face found in {stats['no_face_rate']:.0%} of utterances; "
+                        "check the frames (--num-frames, the face detector) before trusting visual features"
+                    )
+            if stats.get("silent"):
+                warnings.append(f"{modality} {split}: {int(stats['silent'])} of {int(total)} utterances are silent")
+            if stats.get("masked"):
+                warnings.append(
+                    f"{modality} {split}: {int(stats['masked'])} of {int(total)} utterances are masked "
+                    f"(filled with the training mean; listed in extras['media']['masked'])"
+                )
+            out[modality][split] = stats
+    return out
+
+
+def _zero_shot(features: FeatureSet, anchors: Any, warnings: list[str], modality: str = "visual") -> dict[str, float]:
+    from ..labels import canonical_label
+
+    if modality not in features.modality_dims:
+        warnings.append(
+            f"zero-shot accuracy needs a {modality!r} modality; the features have {list(features.modality_dims)}"
+        )
+        return {}
+    centers = anchors.centers.detach().float().cpu()
+    dim = features.modality_dims[modality]
+    if dim not in (centers.shape[1], 2 * centers.shape[1]):
+        warnings.append(f"{modality} features are {dim}-d, the anchors {centers.shape[1]}-d: not the same space")
+        return {}
+    index = {canonical_label(n): i for i, n in enumerate(features.label_names)}
+    order = [index.get(canonical_label(n), -1) for n in anchors.class_names]
+    masked = features.extras.get("media", {}).get("masked", {}).get(modality, {})
+    out: dict[str, float] = {}
+    for split, dialogues in features.splits().items():
+        listed = masked.get(split, []) if isinstance(masked, dict) else []
+        skip = {(m.get("dialogue"), m.get("row")) for m in listed if isinstance(m, dict)}
+        hits = total = 0
+        for dialogue in dialogues:
+            rows = dialogue.features[modality].detach().float().cpu()[:, : centers.shape[1]]
+            predicted = (torch.nn.functional.normalize(rows, dim=-1) @ centers.T).argmax(-1).tolist()
+            for t, label in enumerate(dialogue.labels.tolist()):
+                if label < 0 or (dialogue.id, t) in skip:
+                    continue
+                hits += int(order[predicted[t]] == label)
+                total += 1
+        if total:
+            out[split] = hits / total
+    return out
+
+
+def _media_lines(media: dict[str, dict[str, dict[str, float]]], zero_shot: dict[str, float]) -> list[str]:
+    lines: list[str] = []
+    if media:
+        lines += ["", "Media (utterances | masked | no face or silent):"]
+        for modality, per_split in media.items():
+            for split, s in per_split.items():
+                extra = (
+                    f"no face {s['no_face_rate']:.1%}" if "no_face_rate" in s else f"silent {int(s.get('silent', 0))}"
+                )
+                lines.append(
+                    f"  {modality:<6} {split:<5} {int(s.get('utterances', 0))} | {int(s.get('masked', 0))} | {extra}"
+                )
+    if zero_shot:
+        lines += ["", "Zero-shot accuracy of visual features vs anchors (nearest center): "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in zero_shot.items())]  # fmt: skip
+    return lines
