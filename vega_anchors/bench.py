@@ -730,13 +730,18 @@ def bench_anchors(
     (vs the same-run GEMM of the same precision), ``speedup_vs_fp32`` (vs the first fp32 mode),
     ``min_cosine_vs_fp32`` (low-precision modes: features of the same images), and
     ``decode_ms_per_image`` (decode + preprocess alone, which ``num_workers > 0`` overlaps with
-    encoding).
+    encoding). A low precision without ``"fp32"`` in ``precisions`` adds the fp32 reference mode
+    first. Low-precision encoders cast the frozen model and inputs once (no autocast); on a CPU,
+    ``cpu_native_low_precision`` says whether the CPU has native kernels for it (without them the
+    low precision is emulated and slower, and no speed-up is to be expected).
     """
     from .anchors.bank import AnchorBank
     from .anchors.encoder import OpenCLIPImageEncoder
     from .anchors.folder import find_class_images, load_image
     from .toy import TINY_CLIP_MODEL, register_tiny_clip
 
+    if any(p != "fp32" for p in precisions) and "fp32" not in precisions:
+        precisions = ("fp32", *precisions)  # the reference for speedup_vs_fp32 and min_cosine_vs_fp32
     if model_name == TINY_CLIP_MODEL:
         register_tiny_clip()
     device = torch.device(device)
@@ -820,8 +825,18 @@ def bench_anchors(
         if mode in low and reference in features:
             cos = F.cosine_similarity(features[mode], features[reference], dim=-1)
             record["min_cosine_vs_fp32"] = round(float(cos.min()), 6)
+        if enc.precision != "fp32":
+            record["cast_once"] = True  # weights and inputs cast to the low dtype once, no autocast
+            if device.type == "cpu":
+                record["cpu_native_low_precision"] = _cpu_native(enc.precision)
         records.append(record)
     return records
+
+
+def _cpu_native(precision: str) -> bool:
+    from .anchors.encoder import _cpu_has_native
+
+    return _cpu_has_native(precision)
 
 
 # ---- CLI -----------------------------------------------------------------------------------------
@@ -880,7 +895,10 @@ def _parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("anchors", help="AnchorBank.from_image_folder with open_clip")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], action="append", help="repeatable; default fp32")
+    p.add_argument(
+        "--precision", choices=["fp32", "bf16", "fp16"], action="append",
+        help="repeatable; default fp32. A low precision alone is compared with fp32 (images/s ratio, min cosine)",
+    )  # fmt: skip
     p.add_argument("--num-workers", type=_ints, default=[0], help="comma list, e.g. 0,2")
     _anchor_options(p)
     _common(p)
