@@ -317,9 +317,10 @@ def plot_metric_curve(
         best = history[-1].get("best_epoch")
         if best in xs:
             ax.scatter([best], [ys[xs.index(best)]], marker="*", s=180, color=color, edgecolors="black", zorder=3)
+    label = f"{prefix} {metric.replace('_', ' ').replace('f1', 'F1')}"
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{prefix} {metric.replace('_', ' ')}")
-    ax.set_title(f"{prefix} {metric.replace('_', ' ')} per epoch (star = selected epoch)")
+    ax.set_ylabel(label)
+    ax.set_title(f"{label} per epoch (star = selected epoch)")
     ax.grid(alpha=0.3)
     if len(histories) > 1:
         ax.legend(fontsize=8)
@@ -400,7 +401,9 @@ def plot_per_class_f1(
     class) is added to the class labels when given."""
     if len(f1) != len(class_names):
         raise ValueError(f"{len(f1)} F1 values for {len(class_names)} classes")
-    labels = list(class_names) if support is None else [f"{n} (n={s})" for n, s in zip(class_names, support, strict=True)]
+    labels = (
+        list(class_names) if support is None else [f"{n} (n={s})" for n, s in zip(class_names, support, strict=True)]
+    )
     fig = _figure(figsize, dpi)
     ax = fig.add_subplot()
     ys = np.arange(len(labels))

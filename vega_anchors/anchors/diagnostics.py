@@ -127,14 +127,15 @@ class AnchorDiagnostics:
         for i, name in enumerate(self.class_names):
             loo = self.loo_per_class[i]
             loo_text = "  n/a" if math.isnan(loo) else f"{loo:5.2f}"
-            lines.append(
-                f"{name:<{width}}  {self.counts[i]:5d}  {self.spread[i]:6.3f}  {loo_text:>7}  {self.num_nearer_other[i]:12d}"
-            )
+            cells = f"{self.counts[i]:5d}  {self.spread[i]:6.3f}  {loo_text:>7}  {self.num_nearer_other[i]:12d}"
+            lines.append(f"{name:<{width}}  {cells}")
         pair = self.most_similar_pair()
         if pair is not None:
             lines.append(f"most similar centres: {pair[0]} / {pair[1]} (cosine {pair[2]:.3f})")
         lines.append(f"leave-one-out nearest-centre accuracy: {self.loo_accuracy:.3f} (chance {self.chance:.3f})")
-        lines.append(f"near-duplicate pairs (cosine >= {self.thresholds.get('duplicate_cosine')}): {self.num_near_duplicates}")
+        lines.append(
+            f"near-duplicate pairs (cosine >= {self.thresholds.get('duplicate_cosine')}): {self.num_near_duplicates}"
+        )
         lines += [f"WARNING: {w}" for w in self.warnings] or ["no warnings"]
         return "\n".join(lines)
 
@@ -183,7 +184,8 @@ def anchor_diagnostics(
     for t, p in zip(owner[usable].tolist(), predicted[usable].tolist(), strict=True):
         confusion[t, p] += 1
     per_class = [
-        float(confusion[c, c] / confusion[c].sum()) if int(confusion[c].sum()) > 0 else float("nan") for c in range(n_cls)
+        float(confusion[c, c] / confusion[c].sum()) if int(confusion[c].sum()) > 0 else float("nan")
+        for c in range(n_cls)
     ]
     loo_acc = float(confusion.diag().sum() / confusion.sum()) if int(confusion.sum()) > 0 else float("nan")
     chance = 1.0 / n_cls

@@ -64,13 +64,29 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FER2013_EMOTIONS: dict[int, str] = {0: "anger", 1: "disgust", 2: "fear", 3: "happy", 4: "sad", 5: "surprise", 6: "neutral"}
-"""FER2013's ``emotion`` ids → canonical names (the dataset's own: Angry, Disgust, Fear, Happy, Sad, Surprise, Neutral)."""
+FER2013_EMOTIONS: dict[int, str] = {
+    0: "anger",
+    1: "disgust",
+    2: "fear",
+    3: "happy",
+    4: "sad",
+    5: "surprise",
+    6: "neutral",
+}
+"""FER2013's ``emotion`` ids → canonical names (FER2013's own: Angry, Disgust, Fear, Happy, Sad, Surprise, Neutral)."""
 
 FERPLUS_EMOTIONS: tuple[str, ...] = ("neutral", "happy", "surprise", "sad", "anger", "disgust", "fear", "contempt")
 """FER+ vote columns (``neutral, happiness, surprise, sadness, anger, disgust, fear, contempt``) as canonical names."""
 
-RAFDB_EMOTIONS: dict[int, str] = {1: "surprise", 2: "fear", 3: "disgust", 4: "happy", 5: "sad", 6: "anger", 7: "neutral"}
+RAFDB_EMOTIONS: dict[int, str] = {
+    1: "surprise",
+    2: "fear",
+    3: "disgust",
+    4: "happy",
+    5: "sad",
+    6: "anger",
+    7: "neutral",
+}
 """RAF-DB basic ids (``list_patition_label.txt``) → canonical names."""
 
 AFFECTNET_EMOTIONS: dict[int, str] = {
@@ -294,7 +310,9 @@ def read_rafdb(root: str | os.PathLike[str], *, split: str | None = None) -> Exe
 
 def _list_images(folder: Path) -> list[Path]:
     return sorted(
-        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
     )
 
 
@@ -442,9 +460,7 @@ def map_pool(
 
 
 # ---- source images ------------------------------------------------------------------------------
-def load_source_images(
-    sources: Sequence[str], root: str | os.PathLike[str] | None = None
-) -> list[Image.Image | None]:
+def load_source_images(sources: Sequence[str], root: str | os.PathLike[str] | None = None) -> list[Image.Image | None]:
     """Re-open the images a bank recorded (:attr:`AnchorBank.sources`): 8-bit RGB, ``None`` when missing.
 
     A source is a file path (relative ones are taken under ``root``; absolute ones that do not
