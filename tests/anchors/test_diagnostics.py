@@ -19,8 +19,9 @@ from vega_anchors.anchors.diagnostics import (
 
 def bank_of(centres: torch.Tensor, per_class: int = 30, noise: float = 1.0, seed: int = 0) -> AnchorBank:
     g = torch.Generator().manual_seed(seed)
+    dim = centres.shape[1]
     return AnchorBank.from_features(
-        {f"c{i}": centres[i] + noise * torch.randn(per_class, centres.shape[1], generator=g) for i in range(len(centres))}
+        {f"c{i}": centres[i] + noise * torch.randn(per_class, dim, generator=g) for i in range(len(centres))}
     )
 
 
@@ -58,7 +59,8 @@ def test_spread_and_centre_cosine_are_exact_on_a_small_bank() -> None:
     assert diag.spread[0] == pytest.approx(s) and diag.spread[1] == pytest.approx(1.0)
     assert diag.center_cosine[0][1] == pytest.approx(0.0, abs=1e-7)
     # b's two exemplars are identical directions: one near-duplicate pair
-    assert diag.num_near_duplicates == 1 and diag.near_duplicates[0] == {"a": "b", "i": 0, "b": "b", "j": 1, "cosine": 1.0}
+    assert diag.num_near_duplicates == 1
+    assert diag.near_duplicates[0] == {"a": "b", "i": 0, "b": "b", "j": 1, "cosine": 1.0}
     assert any("near-duplicate" in w for w in diag.warnings)
 
 

@@ -209,9 +209,7 @@ def test_low_precision_casts_the_frozen_model_once(tiny_clip_model_name: str, im
     assert encoder.model is model_before  # not re-cast
 
 
-def test_changing_precision_on_a_copy_leaves_the_original_fp32(
-    tiny_clip_encoder: OpenCLIPImageEncoder, images
-) -> None:
+def test_changing_precision_on_a_copy_leaves_the_original_fp32(tiny_clip_encoder: OpenCLIPImageEncoder, images) -> None:
     low = copy.copy(tiny_clip_encoder)
     low.precision = "bf16"
     low(images[:2])

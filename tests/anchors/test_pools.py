@@ -60,7 +60,7 @@ def test_fer2013_bad_rows_name_the_row(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="row 0: pixels must be 2304"):
         read_fer2013(bad)
     bad.write_text(f"emotion,pixels,Usage\n9,{pixel_string(0)},Training\n")
-    with pytest.raises(ValueError, match="emotion must be an id 0..6"):
+    with pytest.raises(ValueError, match=r"emotion must be an id 0\.\.6"):
         read_fer2013(bad)
     (tmp_path / "nocol.csv").write_text("label,pixels\n")
     with pytest.raises(ValueError, match=r"missing column\(s\) \['emotion'\]"):

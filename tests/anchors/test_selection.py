@@ -31,7 +31,9 @@ def test_deterministic_per_seed(method: str) -> None:
 
 def test_random_depends_on_the_seed() -> None:
     feats, labels = features()
-    picks = {tuple(select_exemplars(feats, labels, per_class=5, select="random", seed=s).indices["a"]) for s in range(4)}
+    picks = {
+        tuple(select_exemplars(feats, labels, per_class=5, select="random", seed=s).indices["a"]) for s in range(4)
+    }
     assert len(picks) > 1
 
 
@@ -85,8 +87,10 @@ def test_from_pool_records_sources_and_round_trips(tmp_path, make_image) -> None
     images = [make_image(i, (32, 32)) for i in range(12)]
     pool = ExemplarPool(images, ["anger"] * 6 + ["happy"] * 6, [f"img{i}.png" for i in range(12)], "custom")
 
-    def encoder(batch):  # a deterministic stand-in: mean colour + index features
-        return torch.stack([torch.from_numpy(np.asarray(im.resize((2, 2)), dtype=np.float32)).flatten() for im in batch])
+    def encoder(batch):  # a deterministic stand-in: the 2x2 thumbnail's pixels
+        return torch.stack(
+            [torch.from_numpy(np.asarray(im.resize((2, 2)), dtype=np.float32)).flatten() for im in batch]
+        )
 
     bank = AnchorBank.from_pool(
         pool, encoder, ["anger", "happy", "excited"], per_class=3, select="typical", mapping={"excited": "happy"}
