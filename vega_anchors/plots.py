@@ -150,12 +150,17 @@ def plot_projection(
     colors = _class_colors(bank.num_classes)
     fig = _figure(figsize, dpi)
     ax = fig.add_subplot()
+    scale = float(np.ptp(coords.numpy(), axis=0).max()) or 1.0
     for c, name in enumerate(bank.class_names):
+        # centres at (nearly) the same spot get their labels stacked instead of printed on top of each other
+        close = sum(1 for o in range(c) if np.linalg.norm(centre_xy[o] - centre_xy[c]) < 0.03 * scale)
         mine = (owner == c).numpy()
         ax.scatter(points[mine, 0], points[mine, 1], s=14, alpha=0.6, color=colors[c], label=name)
         ax.scatter(centre_xy[c, 0], centre_xy[c, 1], s=160, marker="X", color=colors[c], edgecolors="black",
                    linewidths=1.2, zorder=3)  # fmt: skip
-        ax.annotate(name, centre_xy[c], xytext=(6, 6), textcoords="offset points", fontsize=9, weight="bold")
+        ax.annotate(
+            name, centre_xy[c], xytext=(8, 6 - 12 * close), textcoords="offset points", fontsize=9, weight="bold"
+        )
     ax.set_xlabel(f"PC 1 ({100 * float(explained[0]):.0f}% of variance)")
     ax.set_ylabel(f"PC 2 ({100 * float(explained[1]):.0f}% of variance)")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, title="class (X = centre)")
@@ -167,7 +172,7 @@ def plot_projection(
 def contact_sheet_figsize(num_classes: int, columns: int, thumb_inches: float = 0.6) -> tuple[float, float]:
     """The default ``figsize`` of :func:`plot_contact_sheet`: ``columns`` thumbnails of
     ``thumb_inches`` per row, one row per class, plus room for class names and the title."""
-    return (1.6 + columns * thumb_inches, 0.7 + num_classes * thumb_inches * 1.05)
+    return (max(4.8, 1.6 + columns * thumb_inches), 0.7 + num_classes * thumb_inches * 1.05)
 
 
 def plot_contact_sheet(
@@ -232,7 +237,7 @@ def plot_contact_sheet(
     for side in ("top", "right", "bottom", "left"):
         ax.spines[side].set_visible(False)
     note = f" ({missing} missing)" if missing else ""
-    ax.set_title(title or f"Anchor exemplars (first {columns} per class){note}")
+    ax.set_title(title or f"Anchor exemplars, first {columns} per class{note}", fontsize=10)
     return _save(fig, path)
 
 
