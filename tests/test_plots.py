@@ -49,7 +49,7 @@ def test_contact_sheet_from_recorded_sources(tmp_path: Path, make_image) -> None
         pool, lambda ims: torch.randn(len(ims), 8, generator=torch.Generator().manual_seed(0)), ["a", "b"], per_class=3
     )
     path = plots.plot_contact_sheet(bank, tmp_path / "sheet.png", images_root=tmp_path, max_per_class=3)
-    w, h = plots.contact_sheet_figsize(2, 3)
+    w, h = plots.contact_sheet_figsize(2, 3, label_chars=1)
     assert_png(path, (round(w * 100), round(h * 100)))
     no_sources = AnchorBank.from_features({"a": torch.randn(2, 4)})
     with pytest.raises(ValueError, match="does not record its source images"):

@@ -153,7 +153,7 @@ def plot_projection(
     scale = float(np.ptp(coords.numpy(), axis=0).max()) or 1.0
     for c, name in enumerate(bank.class_names):
         # centres at (nearly) the same spot get their labels stacked instead of printed on top of each other
-        close = sum(1 for o in range(c) if np.linalg.norm(centre_xy[o] - centre_xy[c]) < 0.03 * scale)
+        close = sum(1 for o in range(c) if np.linalg.norm(centre_xy[o] - centre_xy[c]) < 0.08 * scale)
         mine = (owner == c).numpy()
         ax.scatter(points[mine, 0], points[mine, 1], s=14, alpha=0.6, color=colors[c], label=name)
         ax.scatter(centre_xy[c, 0], centre_xy[c, 1], s=160, marker="X", color=colors[c], edgecolors="black",
@@ -169,10 +169,13 @@ def plot_projection(
     return _save(fig, path)
 
 
-def contact_sheet_figsize(num_classes: int, columns: int, thumb_inches: float = 0.6) -> tuple[float, float]:
+def contact_sheet_figsize(
+    num_classes: int, columns: int, thumb_inches: float = 0.6, label_chars: int = 12
+) -> tuple[float, float]:
     """The default ``figsize`` of :func:`plot_contact_sheet`: ``columns`` thumbnails of
-    ``thumb_inches`` per row, one row per class, plus room for class names and the title."""
-    return (max(4.8, 1.6 + columns * thumb_inches), 0.7 + num_classes * thumb_inches * 1.05)
+    ``thumb_inches`` per row, one row per class, plus room for class names of up to ``label_chars``
+    characters (left) and the title (top); at least 4 inches wide so the title fits."""
+    return (max(4.0, 0.35 + 0.08 * label_chars + columns * thumb_inches), 0.55 + num_classes * thumb_inches)
 
 
 def plot_contact_sheet(
@@ -229,9 +232,12 @@ def plot_contact_sheet(
                 tile = ImageOps.fit(img.convert("RGB"), (thumb, thumb))
             y, x = r * (thumb + pad), c * (thumb + pad)
             sheet[y : y + thumb, x : x + thumb] = np.asarray(tile)
-    fig = _figure(figsize or contact_sheet_figsize(len(names), columns), dpi)
+    longest = max((len(n) for n in names), default=1)
+    fig = _figure(figsize or contact_sheet_figsize(len(names), columns, label_chars=longest), dpi)
     ax = fig.add_subplot()
-    ax.imshow(sheet, interpolation="nearest")
+    # aspect="auto": the sheet fills the axes that the layout leaves beside the class names (with a
+    # fixed aspect, a narrow figure can push the names off the left edge)
+    ax.imshow(sheet, interpolation="nearest", aspect="auto")
     ax.set_yticks([r * (thumb + pad) + thumb / 2 for r in range(len(names))], names)
     ax.set_xticks([])
     for side in ("top", "right", "bottom", "left"):
