@@ -27,6 +27,11 @@ API_MODULES = (
     "vega_anchors.models",
     "vega_anchors.anchors.encoder",
     "vega_anchors.anchors.folder",
+    "vega_anchors.anchors.pools",
+    "vega_anchors.anchors.selection",
+    "vega_anchors.anchors.diagnostics",
+    "vega_anchors.plots",
+    "vega_anchors.report",
     "vega_anchors.distributed",
     "vega_anchors.toy",
 )

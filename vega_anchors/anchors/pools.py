@@ -442,8 +442,8 @@ def map_pool(
         present = sorted(available)
         raise ValueError(
             f"target class(es) {unmapped} have no images in the {pool.dataset} pool, whose emotions are {present}. "
-            f"Map each to a pool emotion, e.g. {unmapped[0]}={present[0] if present else 'happy'} "
-            "(Python: mapping={'excited': 'happy'}; CLI: --map excited=happy)"
+            f"Map each to pool emotion(s): Python mapping={{{unmapped[0]!r}: 'happy'}}, "
+            f"CLI --map {unmapped[0]}=happy (several: --map {unmapped[0]}=happy+surprise)"
         )
     index: list[int] = []
     labels: list[str] = []
