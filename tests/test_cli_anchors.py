@@ -80,3 +80,28 @@ def test_bank_without_sources_skips_the_contact_sheet(tmp_path: Path, capsys: py
         "diagnostics.json",
         "projection.png",
     ]
+
+
+def test_folder_bank_records_paths_and_official_files_are_inspected(
+    tiny_clip_encoder, image_folder: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    bank = AnchorBank.from_image_folder(image_folder, tiny_clip_encoder)
+    assert bank.sources is not None and [len(v) for v in bank.sources.values()] == [3, 2, 4]
+    assert all(Path(s).is_file() for v in bank.sources.values() for s in v)
+    path = bank.save(tmp_path / "folder.safetensors")
+    assert main(["inspect-anchors", str(path), "--out", str(tmp_path / "a")]) == 0
+    assert_png(tmp_path / "a" / "contact_sheet.png")
+    torch.save(bank.to_official(), tmp_path / "35_anchor.pt")
+    argv = [
+        "inspect-anchors",
+        str(tmp_path / "35_anchor.pt"),
+        "--classes",
+        "sad,anger,happy",
+        "--out",
+        str(tmp_path / "b"),
+    ]
+    assert main(argv) == 0
+    data = json.loads((tmp_path / "b" / "diagnostics.json").read_text())
+    assert data["diagnostics"]["class_names"] == ["sad", "anger", "happy"]

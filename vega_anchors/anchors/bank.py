@@ -234,6 +234,8 @@ class AnchorBank(nn.Module):
         image and the features are gathered (:func:`~vega_anchors.distributed.shard_encode`): every
         rank gets the same bank as a single process would. Without an initialised process group it
         changes nothing.
+
+        The image paths are recorded in :attr:`sources` (``{class: [path]}``), for contact sheets.
         """
         from .folder import find_class_images
 
@@ -252,11 +254,13 @@ class AnchorBank(nn.Module):
             feats.float() if feats.dtype in (torch.float16, torch.bfloat16) else feats,
             [len(groups[n]) for n in names],
         )
-        return cls.from_features(
+        bank = cls.from_features(
             dict(zip(names, split, strict=True)),
             encoder_name=getattr(encoder, "model_name", None),
             pretrained=getattr(encoder, "pretrained", None),
         )
+        bank.sources = {name: [str(p) for p in groups[name]] for name in names}  # for contact sheets
+        return bank
 
     @classmethod
     def from_pool(
