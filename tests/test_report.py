@@ -103,10 +103,17 @@ def test_report_from_a_run_directory(tmp_path: Path) -> None:
     assert run.per_class is not None and run.per_class[5]["f1"] == pytest.approx(0.75)
     assert run.bank is not None and run.bank.num_classes == 6
     page = write_report(run, tmp_path / "out")
-    pictures = {"loss.png", "selection_f1.png", "lr.png", "confusion.png", "per_class_f1.png", "anchor_heatmap.png"}
-    check_page(page, pictures)
-    for name in pictures:
-        assert_png(tmp_path / "out" / name)
+    sizes = {  # figsize × dpi 100; loss: 6 families (5 train terms + dev loss) in 3 columns × 2 rows
+        "loss.png": (1080, 580),
+        "selection_f1.png": (640, 400),
+        "lr.png": (640, 320),
+        "confusion.png": (640, 560),
+        "per_class_f1.png": (640, 400),
+        "anchor_heatmap.png": (640, 560),
+    }
+    check_page(page, set(sizes))
+    for name, size in sizes.items():
+        assert_png(tmp_path / "out" / name, size)
     text = page.read_text()
     assert "0.5900 ± 0.0100" in text and "leave-one-out" in text and "<h2>Seeds</h2>" in text
 
