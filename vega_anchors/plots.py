@@ -65,6 +65,13 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=fig.dpi))
 
 
+def _epoch_axis(ax: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _class_colors(n: int) -> list[Any]:
     from matplotlib import colormaps
 
@@ -294,7 +301,7 @@ def plot_loss_curves(
             if xs:
                 ax.plot(xs, ys, marker="." if len(xs) < 30 else None, color=color, label=run)
         ax.set_title(label)
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax)
         ax.grid(alpha=0.3)
         if len(histories) > 1 and n == 0:
             ax.legend(fontsize=8)
@@ -329,7 +336,7 @@ def plot_metric_curve(
         if best in xs:
             ax.scatter([best], [ys[xs.index(best)]], marker="*", s=180, color=color, edgecolors="black", zorder=3)
     label = f"{prefix} {metric.replace('_', ' ').replace('f1', 'F1')}"
-    ax.set_xlabel("epoch")
+    _epoch_axis(ax)
     ax.set_ylabel(label)
     ax.set_title(f"{label} per epoch (star = selected epoch)")
     ax.grid(alpha=0.3)
@@ -353,7 +360,7 @@ def plot_learning_rate(
         if pts:
             xs, ys = zip(*pts, strict=True)
             ax.plot(xs, ys, color=color, label=run)
-    ax.set_xlabel("epoch")
+    _epoch_axis(ax)
     ax.set_ylabel("learning rate")
     ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
     ax.set_title("Learning rate")
