@@ -83,3 +83,16 @@ def test_import_vega_anchors_does_not_import_matplotlib() -> None:
     code = "import sys, vega_anchors, vega_anchors.plots, vega_anchors.report; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_docs_pictures_example_draws_every_picture(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("anchor_pictures", REPO_ROOT / "examples" / "anchor_pictures.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    written = module.main(tmp_path)
+    assert sorted(p.name for p in written) == sorted(p.name for p in (REPO_ROOT / "docs" / "images").glob("*.png"))
+    for path in written:
+        assert_png(path)
