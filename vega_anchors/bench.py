@@ -770,7 +770,7 @@ def bench_anchors(
                     encoders[mode] = enc
         assert base is not None, "precisions and num_workers must not be empty"
 
-        pixels = base.preprocess(load_image(timed_paths[0]))[None].to(device)
+        pixels = base.preprocess(load_image(timed_paths[0]))[None].to(device, base._compute_dtype())
         flops_per_image = count_flops(lambda: base.model.encode_image(pixels))  # type: ignore[operator]
         start = time.perf_counter()
         for p in timed_paths[: min(16, len(timed_paths))]:

@@ -98,6 +98,8 @@ def select_exemplars(
             standard deviations below the class average (e.g. 2.5); ``None`` = keep all.
         duplicate_threshold: drop candidates with a cosine >= this to an already kept one of the
             same class (e.g. 0.98; ``typical`` visits the most typical first); ``None`` = keep all.
+            Costs O(n²·D) per class of n candidates: bound n with ``candidates_per_class`` on
+            :meth:`AnchorBank.from_pool` for datasets with thousands of images per class.
         classes: the class order of the result; default = first-seen order of ``labels``.
 
     Returns:
