@@ -105,3 +105,10 @@ def test_folder_bank_records_paths_and_official_files_are_inspected(
     assert main(argv) == 0
     data = json.loads((tmp_path / "b" / "diagnostics.json").read_text())
     assert data["diagnostics"]["class_names"] == ["sad", "anger", "happy"]
+
+
+def test_ferplus_needs_its_votes_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv_path = write_fer2013(tmp_path / "fer2013.csv", [(3, "Training")])
+    argv = ["build-anchors", "--pool", "ferplus", "--pool-path", str(csv_path), "--classes", "happy"]
+    assert main([*argv, "--out", str(tmp_path / "b.safetensors")]) == 2
+    assert "--ferplus-csv fer2013new.csv" in capsys.readouterr().err

@@ -281,7 +281,7 @@ def plot_loss_curves(
                 if key not in families:
                     families.append(key)
     prefixes = {_selection_prefix(h) for h in histories.values()}
-    panels = [(f"train {k}", ("train_loss", k)) for k in families]
+    panels: list[tuple[str, tuple[str, str | None]]] = [(f"train {k}", ("train_loss", k)) for k in families]
     panels += [(f"{p} loss", (f"{p}_loss", None)) for p in sorted(prefixes)]
     cols = min(3, max(1, len(panels)))
     rows = math.ceil(max(1, len(panels)) / cols)
