@@ -133,3 +133,16 @@ def test_cli_prints_one_json_line_per_record() -> None:
     assert records[0]["torch_threads"] == 1 and records[0]["cpu_cores"] >= 1
     assert [r["mode"] for r in records[1:]] == ["fp32", "fp32-padded"]
     assert records[1]["median_ms"] > 0 and records[1]["gflop"] > 0
+
+
+def test_anchors_low_precision_alone_adds_the_fp32_reference(tmp_path: Path) -> None:
+    root = write_synthetic_faces(tmp_path / "faces", ["anger", "happy"], per_class=2, size=48, fmt="jpg")
+    records = bench.bench_anchors(
+        root, precisions=("bf16",), model_name=TINY_CLIP_MODEL, batch_size=4, repeats=1, warmup=0
+    )
+    by_mode = {r["mode"]: r for r in records}
+    assert list(by_mode) == ["fp32-w0", "bf16-w0"]
+    bf16 = by_mode["bf16-w0"]
+    assert bf16["cast_once"] is True and isinstance(bf16["cpu_native_low_precision"], bool)
+    assert 0.9 < bf16["min_cosine_vs_fp32"] <= 1.0 and bf16["speedup_vs_fp32"] > 0
+    assert "cast_once" not in by_mode["fp32-w0"]

@@ -194,3 +194,28 @@ def test_importing_the_encoder_does_not_import_open_clip() -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_low_precision_casts_the_frozen_model_once(tiny_clip_model_name: str, images, monkeypatch) -> None:
+    encoder = OpenCLIPImageEncoder(tiny_clip_model_name, device="cpu", precision="bf16", progress=False)
+    floats = [p for p in encoder.model.parameters() if p.is_floating_point()]
+    assert floats and all(p.dtype == torch.bfloat16 for p in floats)  # cast at construction
+    calls: list[object] = []
+    real_autocast = torch.autocast
+    monkeypatch.setattr(torch, "autocast", lambda *a, **k: calls.append(a) or real_autocast(*a, **k))
+    model_before = encoder.model
+    feats = encoder(images[:3])
+    assert feats.dtype == torch.float32 and calls == []  # no autocast per call
+    assert encoder.model is model_before  # not re-cast
+
+
+def test_changing_precision_on_a_copy_leaves_the_original_fp32(tiny_clip_encoder: OpenCLIPImageEncoder, images) -> None:
+    low = copy.copy(tiny_clip_encoder)
+    low.precision = "bf16"
+    low(images[:2])
+    cast_model = low.model
+    assert cast_model is not tiny_clip_encoder.model
+    assert next(cast_model.parameters()).dtype == torch.bfloat16
+    assert next(tiny_clip_encoder.model.parameters()).dtype == torch.float32
+    low(images[:2])
+    assert low.model is cast_model  # cast once, reused

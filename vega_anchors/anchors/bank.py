@@ -18,7 +18,9 @@ from .._io import atomic_write, read_safetensors
 from ..labels import canonical_label
 
 if TYPE_CHECKING:
+    from .diagnostics import AnchorDiagnostics
     from .encoder import ImageEncoder
+    from .pools import ExemplarPool
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +112,10 @@ class AnchorBank(nn.Module):
         self.class_names: list[str] = list(class_names)
         self.encoder_name = encoder_name
         self.pretrained = pretrained
+        # Which source images the exemplars are ({class: [source id per exemplar]}) and how they were
+        # chosen; set by from_pool, kept by save/load, None when unknown.
+        self.sources: dict[str, list[str]] | None = None
+        self.provenance: dict[str, Any] | None = None
         self.register_buffer("exemplars", exemplars)
         self.register_buffer("counts", counts)
         self.register_buffer("center_means", center_means.to(exemplars.dtype))
@@ -206,6 +212,8 @@ class AnchorBank(nn.Module):
         image and the features are gathered (:func:`~vega_anchors.distributed.shard_encode`): every
         rank gets the same bank as a single process would. Without an initialised process group it
         changes nothing.
+
+        The image paths are recorded in :attr:`sources` (``{class: [path]}``), for contact sheets.
         """
         from .folder import find_class_images
 
@@ -224,15 +232,93 @@ class AnchorBank(nn.Module):
             feats.float() if feats.dtype in (torch.float16, torch.bfloat16) else feats,
             [len(groups[n]) for n in names],
         )
-        return cls.from_features(
+        bank = cls.from_features(
             dict(zip(names, split, strict=True)),
             encoder_name=getattr(encoder, "model_name", None),
             pretrained=getattr(encoder, "pretrained", None),
         )
+        bank.sources = {name: [str(p) for p in groups[name]] for name in names}  # for contact sheets
+        return bank
+
+    @classmethod
+    def from_pool(
+        cls,
+        pool: ExemplarPool,
+        encoder: ImageEncoder,
+        classes: Sequence[str],
+        *,
+        per_class: int = 35,
+        select: str = "typical",
+        seed: int = 0,
+        mapping: Mapping[str, str | Sequence[str]] | None = None,
+        outlier_z: float | None = None,
+        duplicate_threshold: float | None = None,
+        candidates_per_class: int | None = None,
+    ) -> AnchorBank:
+        """Choose and encode ``per_class`` exemplars per class from an exemplar pool.
+
+        ``pool`` comes from a reader in :mod:`vega_anchors.anchors.pools` (FER2013, FER+, RAF-DB,
+        AffectNet, folders). Its emotions are mapped onto ``classes`` (:func:`~vega_anchors.anchors.pools.map_pool`;
+        ``mapping={"excited": "happy"}`` fills a class the dataset lacks). The candidates are
+        encoded with ``encoder`` and chosen by :func:`~vega_anchors.anchors.selection.select_exemplars`
+        (``select="random" | "typical" | "diverse"``, optional ``outlier_z`` and
+        ``duplicate_threshold``, seeded). ``candidates_per_class`` first samples that many candidates
+        per class at random (seeded), to bound the encoding cost on large datasets.
+
+        The bank records the chosen images in :attr:`sources` (``{class: [source id]}``, in exemplar
+        order) and the settings in :attr:`provenance`; both are saved with :meth:`save`.
+        """
+        from .pools import map_pool
+        from .selection import select_exemplars
+
+        mapped = map_pool(pool, classes, mapping)
+        if candidates_per_class is not None:
+            if candidates_per_class < 1:
+                raise ValueError(f"candidates_per_class must be >= 1, got {candidates_per_class}")
+            gen = torch.Generator().manual_seed(seed)
+            keep: list[int] = []
+            for name in classes:
+                idx = [i for i, label in enumerate(mapped.labels) if label == name]
+                perm = torch.randperm(len(idx), generator=gen)[:candidates_per_class].sort().values
+                keep += [idx[j] for j in perm.tolist()]
+            mapped = mapped.subset(keep)
+        feats = torch.as_tensor(encoder(mapped.images))
+        if feats.shape[0] != len(mapped):
+            raise ValueError(f"encoder returned {feats.shape[0]} features for {len(mapped)} images")
+        feats = feats.float()
+        chosen = select_exemplars(
+            feats, mapped.labels, per_class=per_class, select=select, seed=seed,  # type: ignore[arg-type]
+            outlier_z=outlier_z, duplicate_threshold=duplicate_threshold, classes=list(classes),
+        )  # fmt: skip
+        bank = cls.from_features(
+            {name: feats[idx] for name, idx in chosen.indices.items()},
+            encoder_name=getattr(encoder, "model_name", None),
+            pretrained=getattr(encoder, "pretrained", None),
+        )
+        bank.sources = {name: [mapped.sources[i] for i in idx] for name, idx in chosen.indices.items()}
+        bank.provenance = {
+            "pool": mapped.dataset,
+            "mapping": mapped.info.get("mapping"),
+            "candidates": {name: mapped.labels.count(name) for name in classes},
+            "removed_outliers": {k: len(v) for k, v in chosen.removed_outliers.items()},
+            "removed_duplicates": {k: len(v) for k, v in chosen.removed_duplicates.items()},
+            **chosen.settings,
+            "candidates_per_class": candidates_per_class,
+        }
+        logger.info("anchor bank from the %s pool: %s", mapped.dataset, bank.counts.tolist())
+        return bank
+
+    # ------------------------------------------------------------------ diagnostics
+    def diagnostics(self, **thresholds: Any) -> AnchorDiagnostics:
+        """Separability and quality checks of this bank (:func:`~vega_anchors.anchors.diagnostics.anchor_diagnostics`;
+        ``thresholds`` are its keyword arguments)."""
+        from .diagnostics import anchor_diagnostics
+
+        return anchor_diagnostics(self, **thresholds)
 
     # ------------------------------------------------------------------ persistence
     def metadata(self) -> dict[str, Any]:
-        return {
+        meta = {
             "format": _FORMAT,
             "format_version": _FORMAT_VERSION,
             "class_names": self.class_names,
@@ -241,6 +327,11 @@ class AnchorBank(nn.Module):
             "dim": self.dim,
             "counts": self.counts.tolist(),
         }
+        if self.sources is not None:
+            meta["sources"] = self.sources
+        if self.provenance is not None:
+            meta["provenance"] = self.provenance
+        return meta
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the bank as safetensors (tensors) + JSON metadata in the header, atomically."""
@@ -270,9 +361,12 @@ class AnchorBank(nn.Module):
                 f"{path} is a damaged vega-anchors bank file ({type(err).__name__}: {err}); re-create it "
                 "with AnchorBank.save"
             ) from err
-        return cls(
+        bank = cls(
             names, exemplars, counts, center_means=center_means, encoder_name=encoder_name, pretrained=pretrained
         )
+        bank.sources = meta.get("sources") if isinstance(meta.get("sources"), dict) else None
+        bank.provenance = meta.get("provenance") if isinstance(meta.get("provenance"), dict) else None
+        return bank
 
     def to_official(self) -> dict[str, Any]:
         """Deprecated alias of :func:`vega_anchors.official.anchors_to_official` (removed in 0.3)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import difflib
 import logging
 import math
@@ -17,6 +18,7 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..distributed import default_device, low_precision_dtype
 from .folder import ImageLike, load_image
 
 __all__ = ["PRECISIONS", "ImageEncoder", "ImageLike", "OpenCLIPImageEncoder"]
@@ -24,7 +26,6 @@ __all__ = ["PRECISIONS", "ImageEncoder", "ImageLike", "OpenCLIPImageEncoder"]
 logger = logging.getLogger(__name__)
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
-_AUTOCAST_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
 _SCHEMAS = ("hf-hub:", "local-dir:")
 
 
@@ -109,10 +110,6 @@ def _check_weights_source(open_clip: Any, model_name: str, pretrained: str | Non
     )
 
 
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _cpu_has_native(precision: str) -> bool:
     """Whether this CPU has native ``precision`` matmul kernels (AVX512-BF16/AMX, AVX512-FP16)."""
     probe = {"bf16": "_is_mkldnn_bf16_supported", "fp16": "_is_mkldnn_fp16_supported"}[precision]
@@ -142,11 +139,14 @@ class OpenCLIPImageEncoder:
             random weights (tests only). Weights that cannot be loaded raise; random weights are never
             used silently in their place.
         device: where the model runs; default CUDA when available, else CPU.
-        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"``; the low precisions run under ``torch.autocast``
-            on the device's type while weights stay fp32 (LayerNorm and softmax stay fp32, so features
-            agree with fp32 to a cosine of about 0.999+). Features are returned as float32. On a CPU
-            without native bf16/fp16 matmuls (e.g. AVX2-only) the low precisions are emulated and
-            several times *slower* than fp32; a warning says so.
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"``. The model is frozen, so for the low precisions
+            its weights are cast to that dtype ONCE (at construction, or at the first ``encode`` after
+            ``precision`` was changed, on a copy of the model) and each batch of pixels is cast to it
+            too: no per-call ``torch.autocast``, which would re-cast every weight at every call.
+            open_clip's LayerNorm computes in float32 internally; features are returned as float32 and
+            agree with fp32 to a cosine of about 0.999+. On a CPU without native bf16/fp16 matmuls
+            (e.g. AVX2-only) the low precisions are emulated and several times *slower* than fp32; a
+            warning says so.
         batch_size: images per forward pass.
         num_workers: DataLoader workers decoding/preprocessing images while the model encodes
             (0 = in this process).
@@ -178,7 +178,7 @@ class OpenCLIPImageEncoder:
 
         _check_weights_source(open_clip, model_name, pretrained)
         wants_weights = pretrained is not None or model_name.startswith(_SCHEMAS)
-        self.device = torch.device(device) if device is not None else _default_device()
+        self.device = default_device(device)
         try:
             with _quiet_open_clip(open_clip):
                 model, _, preprocess = open_clip.create_model_and_transforms(
@@ -192,6 +192,9 @@ class OpenCLIPImageEncoder:
             raise RuntimeError(f"could not load open_clip model {model_name!r}{what}: {err}") from err
         model.eval()
         model.requires_grad_(False)
+        dtype = low_precision_dtype(precision)
+        if dtype is not None:
+            model.to(dtype)  # frozen: cast once, here, instead of autocasting every call
         self.model: nn.Module = model
         self.preprocess: Callable[[Image.Image], Tensor] = preprocess
         self.model_name = model_name
@@ -223,7 +226,7 @@ class OpenCLIPImageEncoder:
         dim = getattr(visual, "output_dim", None)
         if isinstance(dim, int):
             return dim
-        probe = self.preprocess(Image.new("RGB", (32, 32)))[None].to(self.device)
+        probe = self.preprocess(Image.new("RGB", (32, 32)))[None].to(self.device, self._compute_dtype())
         with torch.inference_mode():
             return int(self._encode_image(probe).shape[-1])
 
@@ -231,10 +234,23 @@ class OpenCLIPImageEncoder:
         encode_image: Callable[[Tensor], Tensor] = self.model.encode_image  # type: ignore[assignment]
         return encode_image(pixels)
 
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=_AUTOCAST_DTYPES[self.precision])
+    def _compute_dtype(self) -> torch.dtype:
+        return low_precision_dtype(self.precision) or torch.float32
+
+    def _model_in_precision(self) -> nn.Module:
+        """``self.model`` with its floating-point weights in ``precision``'s dtype.
+
+        Casting happens once: when ``precision`` was changed after construction (e.g. on a
+        ``copy.copy`` of an encoder, which shares the model), a cast *copy* replaces ``self.model`` on
+        this encoder only, so other encoders sharing the original model are unaffected.
+        """
+        dtype = self._compute_dtype()
+        first = next((p for p in self.model.parameters() if p.is_floating_point()), None)
+        if first is None or first.dtype == dtype:
+            return self.model
+        logger.info("casting the frozen %s model from %s to %s (once)", self.model_name, first.dtype, dtype)
+        self.model = copy.deepcopy(self.model).to(dtype)
+        return self.model
 
     def _show_progress(self, num_batches: int) -> bool:
         if self.progress is not None:
@@ -269,6 +285,9 @@ class OpenCLIPImageEncoder:
             pin_memory=self.device.type == "cuda",
         )
         chunks: list[Tensor] = []
+        model = self._model_in_precision()
+        dtype = self._compute_dtype()
+        encode_image: Callable[[Tensor], Tensor] = model.encode_image  # type: ignore[assignment]
         with (
             torch.inference_mode(),
             tqdm(
@@ -279,8 +298,7 @@ class OpenCLIPImageEncoder:
             ) as bar,
         ):
             for pixels in loader:
-                with self._autocast():
-                    feats = self._encode_image(pixels.to(self.device, non_blocking=True))
+                feats = encode_image(pixels.to(self.device, dtype=dtype, non_blocking=True))
                 chunks.append(F.normalize(feats.float(), dim=-1).cpu())
                 bar.update(pixels.shape[0])
         return torch.cat(chunks)

@@ -398,12 +398,17 @@ def bench_anchors(
     (vs the same-run GEMM of the same precision), ``speedup_vs_fp32`` (vs the first fp32 mode),
     ``min_cosine_vs_fp32`` (low-precision modes: features of the same images), and
     ``decode_ms_per_image`` (decode + preprocess alone, which ``num_workers > 0`` overlaps with
-    encoding).
+    encoding). A low precision without ``"fp32"`` in ``precisions`` adds the fp32 reference mode
+    first. Low-precision encoders cast the frozen model and inputs once (no autocast); on a CPU,
+    ``cpu_native_low_precision`` says whether the CPU has native kernels for it (without them the
+    low precision is emulated and slower, and no speed-up is to be expected).
     """
     from ..anchors.bank import AnchorBank
     from ..anchors.folder import find_class_images, load_image
     from ..toy import TINY_CLIP_MODEL, register_tiny_clip
 
+    if any(p != "fp32" for p in precisions) and "fp32" not in precisions:
+        precisions = ("fp32", *precisions)  # the reference for speedup_vs_fp32 and min_cosine_vs_fp32
     if model_name == TINY_CLIP_MODEL:
         register_tiny_clip()
     device = torch.device(device)
@@ -414,7 +419,7 @@ def bench_anchors(
         timed_paths = paths[:max_images] if subset else paths
         encoders = _anchor_encoders(model_name, precisions, num_workers, batch_size, device)
         base = next(iter(encoders.values()))
-        pixels = base.preprocess(load_image(timed_paths[0]))[None].to(device)
+        pixels = base.preprocess(load_image(timed_paths[0]))[None].to(device, base._compute_dtype())
         flops_per_image = count_flops(lambda: base.model.encode_image(pixels))
         sample = timed_paths[: min(16, len(timed_paths))]
         start = time.perf_counter()
@@ -450,5 +455,15 @@ def bench_anchors(
         if mode in low and reference in features:
             cos = F.cosine_similarity(features[mode], features[reference], dim=-1)
             out["min_cosine_vs_fp32"] = round(float(cos.min()), 6)
+        if enc.precision != "fp32":
+            out["cast_once"] = True  # weights and inputs cast to the low dtype once, no autocast
+            if device.type == "cpu":
+                out["cpu_native_low_precision"] = _cpu_native(enc.precision)
         records.append(out)
     return records
+
+
+def _cpu_native(precision: str) -> bool:
+    from ..anchors.encoder import _cpu_has_native
+
+    return _cpu_has_native(precision)

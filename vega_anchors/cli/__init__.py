@@ -11,12 +11,12 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import features
+from . import anchors, features
 from .features import read_any_features
 
 __all__ = ["main", "read_any_features"]
 
-_GROUPS = [features]
+_GROUPS = [features, anchors]
 
 
 def _parser() -> argparse.ArgumentParser:
