@@ -100,6 +100,11 @@ class FeatureReport:
     modalities: dict[str, ModalityStats]
     splits: dict[str, SplitStats]
     warnings: list[str] = field(default_factory=list)
+    speaker_cells: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per split: list-valued speaker cells (``list``), those naming several speakers (``several``), ``[]``
+    (``empty``) — from the tables (``extras["speaker_cells"]``)."""
+    encoder: dict[str, Any] | None = None
+    """The text encoder's identity (``extras["encoder"]``), when the store records it."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable values."""
@@ -142,6 +147,15 @@ class FeatureReport:
             )
             if counts.speaker_counts:
                 lines.append("  speakers: " + ", ".join(f"{k} {v}" for k, v in counts.speaker_counts.items()))
+            cells = self.speaker_cells.get(counts.name)
+            if cells:
+                lines.append(
+                    f"  speaker cells: {cells.get('list', 0)} list-valued, {cells.get('several', 0)} with several "
+                    f"speakers, {cells.get('empty', 0)} empty"
+                )
+        if self.encoder:
+            lines.append("")
+            lines.append("Text encoder: " + ", ".join(f"{k} {v}" for k, v in self.encoder.items()))
         lines.append("")
         if self.warnings:
             lines.append(f"WARNINGS ({len(self.warnings)}):")
@@ -277,4 +291,6 @@ def feature_report(
         modalities=modalities,
         splits=split_stats,
         warnings=warnings,
+        speaker_cells=cells if isinstance(cells := features.extras.get("speaker_cells"), dict) else {},
+        encoder=encoder if isinstance(encoder := features.extras.get("encoder"), dict) else None,
     )
