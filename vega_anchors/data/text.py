@@ -220,7 +220,7 @@ class HFTextEncoder:
         """``[N, D]`` embeddings of ``texts``, each read together with its context.
 
         Each pair is one input, ``[CLS] target [SEP] context [SEP]``: every token attends to the
-        context, but only the target's own tokens are pooled (mean pooling; ``"cls"`` pooling takes
+        context, but only ``[CLS] target [SEP]`` is pooled (mean pooling; ``"cls"`` pooling takes
         ``[CLS]``), so the row still describes the target utterance.
         """
         import torch
@@ -236,7 +236,8 @@ class HFTextEncoder:
         target = torch.zeros_like(batch["attention_mask"])
         for i in range(len(texts)):
             ids = batch.sequence_ids(i)
-            target[i] = torch.tensor([1 if s == 0 else 0 for s in ids])
+            last = max(j for j, s in enumerate(ids) if s == 0)  # the target's tokens, its [CLS] and first [SEP]
+            target[i, : min(last + 2, len(ids))] = 1
         batch = batch.to(self.device)
         with torch.inference_mode():
             states = self.model(**batch, output_hidden_states=True).hidden_states
