@@ -21,7 +21,7 @@ HEADER = "Season,Episode,Scene_ID,Utterance_ID,Speaker,Transcript,Emotion"
 ROWS = [
     "1,1,1,0,['Monica Geller'],Hi.,Joyful",
     "1,1,1,1,\"['Chandler Bing', 'Joey Tribbiani']\",Hey!,Mad",
-    "1,1,2,0,\"[\"\"Ross Geller\"\"]\",Oh.,Neutral",
+    '1,1,2,0,"[""Ross Geller""]",Oh.,Neutral',
     "1,2,1,0,Rachel Green,Ugh.,Scared",
     "2,1,1,0,[],Fine.,Neutral",
 ]

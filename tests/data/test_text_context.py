@@ -11,7 +11,9 @@ from vega_anchors.data import RawDialogue, context_inputs, embed_texts, encoder_
 from vega_anchors.data.tables import DialogueTable
 from vega_anchors.data.text import embed_tables
 
-DIALOGUE = RawDialogue("7", ["0", "1", "2"], ["Ann", "Bob", "Ann"], ["Hi there.", "Oh no!", "What happened?"], [0, 1, 2])
+DIALOGUE = RawDialogue(
+    "7", ["0", "1", "2"], ["Ann", "Bob", "Ann"], ["Hi there.", "Oh no!", "What happened?"], [0, 1, 2]
+)
 
 
 def test_context_inputs_mark_speakers_and_order_recent_first() -> None:
@@ -47,7 +49,9 @@ def test_embed_tables_with_context_caches_separately(tmp_path: Path) -> None:
     plain = embed_tables(table, encoder, cache_dir=tmp_path, progress=False)
     with_context = embed_tables(table, encoder, cache_dir=tmp_path, progress=False, context=2)
     np.testing.assert_array_equal(plain["7"][:, 1], [0, 0, 0])
-    np.testing.assert_array_equal(with_context["7"][:, 1], [0, len("Ann: Hi there."), len("Bob: Oh no! | Ann: Hi there.")])
+    np.testing.assert_array_equal(
+        with_context["7"][:, 1], [0, len("Ann: Hi there."), len("Bob: Oh no! | Ann: Hi there.")]
+    )
     assert len(list(tmp_path.glob("*.npy"))) == 2  # the context settings are part of the cache key
     encoder.pairs.clear()
     again = embed_tables(table, encoder, cache_dir=tmp_path, progress=False, context=2)

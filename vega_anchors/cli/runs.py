@@ -92,8 +92,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..runs import evaluate_run
 
     _threads(args)
-    result = evaluate_run(args.run, args.features, split=args.split)
-    out = Path(args.out) if args.out else Path(args.run) / f"evaluate-{args.split}.json"
+    result = evaluate_run(args.run_dir, args.features, split=args.split)
+    out = Path(args.out) if args.out else Path(args.run_dir) / f"evaluate-{args.split}.json"
     atomic_write_text(out, json.dumps(result, indent=1) + "\n")
     summary = result[args.split]
     for seed, m in result["seeds"].items():
@@ -110,7 +110,7 @@ def _predict(args: argparse.Namespace) -> int:
     from ..runs import predict_run
 
     _threads(args)
-    rows = predict_run(args.run, args.features, split=args.split, out=args.out)
+    rows = predict_run(args.run_dir, args.features, split=args.split, out=args.out)
     print(f"wrote {len(rows)} predictions ({args.split} split) to {args.out}")
     return 0
 
@@ -174,7 +174,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     train.set_defaults(run=_train)
 
     evaluate = sub.add_parser("evaluate", help="score a run's models on a split of a feature store")
-    evaluate.add_argument("run", help="run directory (from train)")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="run directory (from train)")
     evaluate.add_argument("--features", required=True, help="feature store with the run's classes and modalities")
     evaluate.add_argument("--split", default="test", choices=["train", "dev", "test"])
     evaluate.add_argument("--out", default=None, help="JSON output (default RUN_DIR/evaluate-<split>.json)")
@@ -182,7 +182,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     evaluate.set_defaults(run=_evaluate)
 
     predict = sub.add_parser("predict", help="per-utterance predictions and class probabilities as CSV")
-    predict.add_argument("run", help="run directory (from train)")
+    predict.add_argument("run_dir", metavar="RUN_DIR", help="run directory (from train)")
     predict.add_argument("--features", required=True, help="feature store with the run's classes and modalities")
     predict.add_argument("--out", required=True, help="CSV: dialogue, utterance, label, predicted, prob_<class>...")
     predict.add_argument("--split", default="test", choices=["train", "dev", "test"])
