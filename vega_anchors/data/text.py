@@ -340,7 +340,10 @@ def embed_texts(
     keys = texts if contexts is None else [f"{t}\x00{c}" for t, c in zip(texts, contexts, strict=True)]
     cache_file = None
     if cache_dir is not None:
-        identity = encoder.identity if contexts is None else f"{encoder.identity}\ncontext-pairs"
+        identity = encoder.identity
+        if contexts is not None:  # how pairs are read is part of the key
+            pairs = "pairs" if hasattr(encoder, "encode_pairs") else "joined"
+            identity += f"\ncontext={pairs}:{getattr(encoder, 'context_max_length', '')}"
         key = cache_key(identity, keys)
         cache_file = Path(cache_dir) / f"{_slug(encoder.identity)}-{key[:20]}.npy"
         if cache_file.is_file():
