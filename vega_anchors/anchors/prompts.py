@@ -175,4 +175,3 @@ def read_prompts(path: str | os.PathLike[str], class_names: Sequence[str] | None
             "classes), or leave out --prompts for the default sentences",
         )
     return {n: list(by_key[canonical_label(n)]) for n in class_names}
-
