@@ -38,6 +38,11 @@ API_MODULES = (
     "vega_anchors.distributed",
     "vega_anchors.toy",
     "vega_anchors.media",
+    "vega_anchors.runs",
+    "vega_anchors.recipes",
+    "vega_anchors.baselines",
+    "vega_anchors.errors",
+    "vega_anchors.anchors.prompts",
 )
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)$")
 

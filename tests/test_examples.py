@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 from pathlib import Path
 
@@ -105,22 +106,28 @@ def test_meld_text_demo_runs_on_meld_layout_csvs(variant, tmp_path, monkeypatch,
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     meld = write_meld_dir(tmp_path / "meld")
     args = ["--meld-dir", str(meld), "--cache-dir", str(tmp_path / "cache"), "--epochs", "1", "--hidden-dim", "16"]
-    args += ["--heads", "2", "--seeds", "0", "--quiet", "--logreg-baseline"]
+    args += ["--heads", "2", "--seeds", "0", "--quiet", "--logreg-baseline", "--out-dir", str(tmp_path / "runs")]
     if variant == "sentence-embedding":
         args += ["--sentence-embedding", "--anchors", "none"]
         dim = 384
     else:
-        args += ["--anchors", "text", "--save-features", str(tmp_path / "features.safetensors")]
+        args += ["--anchors", "text", "--save-features", str(tmp_path / "features.safetensors"), "--context", "2"]
         dim = 4 * 384
     monkeypatch.setattr("sys.argv", ["meld_text_demo.py", *args])
     load_example("meld_text_demo").main()
     out = capsys.readouterr().out
     assert f"modalities: text {dim}" in out, out
-    assert "per-utterance logistic regression (C=" in out
+    assert "logistic regression (per utterance, C=" in out
     summary = next(line for line in out.splitlines() if line.startswith("MELD test weighted F1"))
     score = float(summary.split(": ")[1].split(" ±")[0])
     assert 0.0 <= score <= 1.0
     if variant != "sentence-embedding":
         from vega_anchors.data import load_features
 
-        assert load_features(tmp_path / "features.safetensors").modality_dims == {"text": dim}
+        features = load_features(tmp_path / "features.safetensors")
+        assert features.modality_dims == {"text": dim} and features.extras["encoder"]["context"] == 2
+        assert (tmp_path / "runs" / "anchors-text" / "anchors.safetensors").is_file()
+    name = "anchors-none" if variant == "sentence-embedding" else "anchors-text"
+    metrics = json.loads((tmp_path / "runs" / name / "metrics.json").read_text())
+    assert metrics["test"]["weighted_f1"] == pytest.approx(score, abs=1e-4)
+    assert json.loads((tmp_path / "runs" / "baseline" / "metrics.json").read_text())["kind"] == "baseline"

@@ -171,7 +171,11 @@ def compute_metrics(
     if true.size == 0:
         raise ValueError(f"no labelled positions to score (every y_true equals ignore_index={ignore_index})")
     if class_names is not None and num_classes is not None and len(class_names) != num_classes:
-        raise ValueError(f"{len(class_names)} class_names given for num_classes={num_classes}")
+        raise ValueError(
+            f"{len(class_names)} class_names given for num_classes={num_classes}; the model's num_classes must be "
+            "the number of class names: build its config with num_classes=len(class_names) (as "
+            "vega_anchors.recipes.default_model_config and `vega-anchors train` do)"
+        )
     if num_classes is None:
         num_classes = len(class_names) if class_names is not None else int(max(true.max(), pred.max())) + 1
     for what, arr in (("y_true", true), ("y_pred", pred)):

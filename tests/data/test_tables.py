@@ -84,7 +84,9 @@ def test_unknown_labels_are_listed(tmp_path: Path) -> None:
     message = str(info.value)
     assert "'confused' ×2 (first at line 8)" in message
     assert "'bored' ×1 (first at line 9)" in message  # the two-line cell counts twice
-    with pytest.raises(ValueError, match=r"unknown label set 'friends'; use one of \['iemocap', 'meld'\]"):
+    with pytest.raises(
+        ValueError, match=r"unknown label set 'friends'. Fix: pass label_names='auto', one of \['iemocap'"
+    ):
         load_dialogue_table(tmp_path / "bad.csv", label_names="friends")
 
 

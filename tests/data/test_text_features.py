@@ -40,10 +40,10 @@ def test_batched_in_order_with_duplicates_encoded_once() -> None:
     encoder = CountingEncoder()
     texts = ["hello", "a", "hello", "bye", "okay", "a"]
     out = embed_texts(texts, encoder, batch_size=2, progress=False)
-    assert encoder.calls == [["hello", "a"], ["bye", "okay"]]
+    assert encoder.calls == [["a", "bye"], ["okay", "hello"]]  # batched by length, duplicates once
     assert out.dtype == np.float32 and out.shape == (6, 3)
-    np.testing.assert_array_equal(out[:, 0], [5, 1, 5, 3, 4, 1])
-    np.testing.assert_array_equal(out[[0, 2], 2], [1, 1])  # the duplicate reuses the first encoding
+    np.testing.assert_array_equal(out[:, 0], [5, 1, 5, 3, 4, 1])  # the input order
+    np.testing.assert_array_equal(out[[0, 2], 2], [2, 2])  # the duplicate reuses the first encoding
 
 
 def test_second_call_hits_the_cache(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ _FORMAT_VERSION = 1
 def _unit_rows(x: Tensor) -> Tensor:
     """L2-normalise the last dim; rows already unit-norm (within rounding) are kept bit-for-bit.
 
-    This makes normalising idempotent, so ``save``/``load`` and ``to_official``/``from_official`` round trips
+    This makes normalising idempotent, so ``save``/``load`` and ``official.anchors_to_official``/``official.load_anchors`` round trips
     are exact instead of drifting by an ulp per pass.
     """
     if not x.is_floating_point():
@@ -87,6 +87,7 @@ class AnchorBank(nn.Module):
         center_means: Tensor | None = None,
         encoder_name: str | None = None,
         pretrained: str | None = None,
+        encoder_identity: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if exemplars.dim() != 3:
@@ -116,6 +117,8 @@ class AnchorBank(nn.Module):
         # chosen; set by from_pool, kept by save/load, None when unknown.
         self.sources: dict[str, list[str]] | None = None
         self.provenance: dict[str, Any] | None = None
+        # Text banks: which text encoder embedded the prompts (vega_anchors.data.text.encoder_info).
+        self.encoder_identity: dict[str, Any] | None = dict(encoder_identity) if encoder_identity else None
         self.register_buffer("exemplars", exemplars)
         self.register_buffer("counts", counts)
         self.register_buffer("center_means", center_means.to(exemplars.dtype))
@@ -180,6 +183,48 @@ class AnchorBank(nn.Module):
         for i, t in enumerate(tensors):
             padded[i, : t.shape[0]] = t.to(dtype)
         return cls(names, padded, counts, encoder_name=encoder_name, pretrained=pretrained)
+
+    @classmethod
+    def from_texts(
+        cls,
+        prompts: Mapping[str, Sequence[str]] | None,
+        encoder: Any,
+        *,
+        class_names: Sequence[str] | None = None,
+        template: str | Sequence[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> AnchorBank:
+        """Text anchors: prompt sentences per class embedded by ``encoder`` (the text encoder of the
+        features, e.g. :func:`~vega_anchors.data.load_text_encoder`); exemplars ``[classes, K, encoder.dim]``.
+
+        Args:
+            prompts: ``{class: [sentence, ...]}`` (e.g. :func:`~vega_anchors.anchors.prompts.read_prompts`),
+                or None for :func:`~vega_anchors.anchors.prompts.default_prompts` of ``class_names``.
+            encoder: a :class:`~vega_anchors.data.TextEncoder`; its identity is recorded
+                (``encoder_identity``) so a mismatch with the features can be caught.
+            class_names: class order (default: the order of ``prompts``); every class needs a sentence.
+            template: with ``prompts=None``, template(s) with ``{label}`` used for every class instead
+                of the built-in sentences.
+            cache_dir: embedding cache folder.
+        """
+        from ..data.text import embed_texts, encoder_info
+        from .prompts import default_prompts
+
+        if prompts is None:
+            if class_names is None:
+                raise ValueError("give prompts={class: [sentences]} or class_names=[...] for the default sentences")
+            prompts = default_prompts(class_names, templates=template)
+        names = list(class_names) if class_names is not None else list(prompts)
+        missing = [n for n in names if not prompts.get(n)]
+        if missing:
+            raise ValueError(f"no prompt sentences for classes {missing}; give at least one per class")
+        groups = [list(prompts[n]) for n in names]
+        flat = [s for group in groups for s in group]
+        vectors = torch.from_numpy(embed_texts(flat, encoder, cache_dir=cache_dir, progress=False))
+        split = torch.split(vectors, [len(g) for g in groups])
+        bank = cls.from_features(dict(zip(names, split, strict=True)), encoder_name="text")
+        bank.encoder_identity = encoder_info(encoder)
+        return bank
 
     @classmethod
     def from_official(
@@ -326,6 +371,7 @@ class AnchorBank(nn.Module):
             "pretrained": self.pretrained,
             "dim": self.dim,
             "counts": self.counts.tolist(),
+            "encoder_identity": self.encoder_identity,
         }
         if self.sources is not None:
             meta["sources"] = self.sources
@@ -362,8 +408,9 @@ class AnchorBank(nn.Module):
                 "with AnchorBank.save"
             ) from err
         bank = cls(
-            names, exemplars, counts, center_means=center_means, encoder_name=encoder_name, pretrained=pretrained
-        )
+            names, exemplars, counts, center_means=center_means, encoder_name=encoder_name, pretrained=pretrained,
+            encoder_identity=meta.get("encoder_identity"),
+        )  # fmt: skip
         bank.sources = meta.get("sources") if isinstance(meta.get("sources"), dict) else None
         bank.provenance = meta.get("provenance") if isinstance(meta.get("provenance"), dict) else None
         return bank

@@ -11,12 +11,13 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import anchors, features
+from ..errors import ConfigError
+from . import anchors, features, runs
 from .features import read_any_features
 
 __all__ = ["main", "read_any_features"]
 
-_GROUPS = [features, anchors]
+_GROUPS = [features, runs, anchors]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.run(args))
+    except ConfigError as err:  # names the fix in flags
+        print(f"vega-anchors {args.command}: error: {err.for_cli()}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError) as err:
         print(f"vega-anchors {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from ..data.report import MAX_FEATURE_RMS, MIN_FEATURE_RMS, feature_report
 from ..data.store import is_feature_store, load_features
@@ -20,7 +21,7 @@ from ..data.types import FeatureSet
 from ..official.pickles import load_feature_pickle
 from .media import add_media_arguments, build_media_modalities
 
-__all__ = ["read_any_features", "register"]
+__all__ = ["add_table_arguments", "parse_labels", "read_any_features", "register", "table_columns"]
 
 
 def read_any_features(path: str | Path, *, dataset: str | None = None) -> FeatureSet:
@@ -28,6 +29,53 @@ def read_any_features(path: str | Path, *, dataset: str | None = None) -> Featur
     if is_feature_store(path):
         return load_features(path)
     return load_feature_pickle(path, dataset=dataset)
+
+
+def table_columns(args: argparse.Namespace) -> Any:
+    """:class:`~vega_anchors.data.TableColumns` from the table flags (``--dialogue-column A,B,C``: a key
+    spanning columns)."""
+    from ..data.tables import TableColumns
+
+    parts = [c.strip() for c in args.dialogue_column.split(",") if c.strip()]
+    return TableColumns(
+        dialogue=parts[0] if len(parts) == 1 else tuple(parts),
+        utterance=args.utterance_column,
+        speaker=args.speaker_column or None,
+        text=args.text_column,
+        label=args.label_column or None,
+    )
+
+
+def parse_labels(value: str) -> str | list[str]:
+    """``--labels``: ``auto``, ``meld``, ``iemocap`` or ``a,b,c``."""
+    return [v.strip() for v in value.split(",") if v.strip()] if "," in value else value.strip()
+
+
+def add_table_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that describe a dialogue table's layout (build-features)."""
+    parser.add_argument(
+        "--labels",
+        default="meld",
+        help="class names: 'auto' (the sorted labels of the training table), 'meld', 'iemocap' or a,b,c "
+        "(label order); the model's class count follows",
+    )
+    parser.add_argument(
+        "--dialogue-column",
+        default="Dialogue_ID",
+        help="dialogue key column; A,B,C for a key spanning columns (dialogue id = values joined by '/')",
+    )
+    parser.add_argument("--utterance-column", default="Utterance_ID")
+    parser.add_argument("--speaker-column", default="Speaker", help="empty: no speakers")
+    parser.add_argument("--text-column", default="Utterance")
+    parser.add_argument("--label-column", default="Emotion", help="empty: unlabelled")
+    parser.add_argument(
+        "--multi-speaker",
+        choices=["first", "joined"],
+        default="first",
+        help="a list-valued speaker cell naming several speakers (['A', 'B']) becomes its first name, or all "
+        "of them joined ('A & B', a speaker of its own)",
+    )
+    parser.add_argument("--encoding", default="utf-8-sig")
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -47,38 +95,42 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     from ..data.store import save_features
-    from ..data.tables import SpeakerMap, TableColumns, build_feature_set, load_dialogue_table
-    from ..data.text import embed_tables, load_text_encoder
+    from ..data.tables import SpeakerMap, build_feature_set, load_dialogue_tables
+    from ..data.text import embed_tables, encoder_info, load_text_encoder
 
-    columns = TableColumns(
-        dialogue=args.dialogue_column,
-        utterance=args.utterance_column,
-        speaker=args.speaker_column or None,
-        text=args.text_column,
-        label=args.label_column or None,
+    tables = load_dialogue_tables(
+        {"train": args.train, "dev": args.dev, "test": args.test},
+        columns=table_columns(args),
+        label_names=parse_labels(args.labels),
+        encoding=args.encoding,
+        speaker_multi=args.multi_speaker,
     )
-    labels = args.labels.split(",") if "," in args.labels else args.labels
-    paths = {"train": args.train, "dev": args.dev, "test": args.test}
-    tables = {
-        split: load_dialogue_table(p, columns=columns, label_names=labels, encoding=args.encoding)
-        for split, p in paths.items()
-        if p
-    }
     speakers = SpeakerMap.fit(tables["train"], top_n=args.top_speakers, mode=args.speaker_mode)
     modalities, extras = build_media_modalities(args, tables)
     if args.encoder != "none":
         options = {"layers": args.layers} if args.layers else {}
         encoder = load_text_encoder(args.encoder, device=args.device, **options)
         text = embed_tables(
-            tables, encoder, batch_size=args.batch_size, cache_dir=args.cache_dir, progress=not args.quiet
+            tables,
+            encoder,
+            batch_size=args.batch_size,
+            cache_dir=args.cache_dir,
+            progress=not args.quiet,
+            context=args.context,
         )
         modalities = {"text": text, **modalities}
+        extras["encoder"] = encoder_info(encoder, context=args.context)
     if not modalities:
         raise ValueError("--encoder none without --audio/--visual: there is no modality to build")
     features = build_feature_set(tables, modalities, speakers)
     features.extras.update(extras)
     save_features(features, args.out)
     print(features.summary())
+    for split, table in tables.items():
+        if table.speaker_cells:
+            cells = table.speaker_cells
+            print(f"{split}: {cells.get('list', 0)} list-valued speaker cells, {cells.get('several', 0)} with "
+                  f"several speakers (--multi-speaker {args.multi_speaker})")  # fmt: skip
     print(f"wrote {args.out}")
     report = feature_report(features)
     for warning in report.warnings:
@@ -105,13 +157,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     build.add_argument("--test", default=None)
     build.add_argument("--out", required=True, help="output .safetensors feature store")
     build.add_argument("--encoder", required=True, help="sentence-transformers/HF model or path ('none': media only)")
-    build.add_argument("--labels", default="meld", help="'meld', 'iemocap' or comma-separated class names")
-    build.add_argument("--dialogue-column", default="Dialogue_ID")
-    build.add_argument("--utterance-column", default="Utterance_ID")
-    build.add_argument("--speaker-column", default="Speaker", help="empty: no speakers")
-    build.add_argument("--text-column", default="Utterance")
-    build.add_argument("--label-column", default="Emotion", help="empty: unlabelled")
-    build.add_argument("--encoding", default="utf-8-sig")
+    add_table_arguments(build)
     build.add_argument("--top-speakers", type=int, default=8)
     build.add_argument("--speaker-mode", choices=["global", "per_dialogue"], default="global")
     build.add_argument(
@@ -121,6 +167,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=None,
         help="mean-pool these hidden layers and concatenate them (e.g. -4 -3 -2 -1; transformers backend); "
         "default: the model's sentence embedding",
+    )
+    build.add_argument(
+        "--context",
+        type=int,
+        default=0,
+        metavar="K",
+        help="encode each utterance with its K preceding turns and the speaker names (target pooled alone "
+        "with --layers; docs/own_data.md); default 0: the utterance alone",
     )
     build.add_argument("--cache-dir", default=None, help="embedding cache folder")
     build.add_argument("--batch-size", type=int, default=64)

@@ -105,6 +105,11 @@ class FeatureReport:
     ``missing_media``, ``failed`` and ``no_face_rate`` (visual) or ``silent`` (audio)."""
     zero_shot: dict[str, float] = field(default_factory=dict)
     """With ``anchors=``: split → accuracy of the visual features' nearest anchor (cosine) vs the labels."""
+    speaker_cells: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per split: list-valued speaker cells (``list``), those naming several speakers (``several``), ``[]``
+    (``empty``) — from the tables (``extras["speaker_cells"]``)."""
+    encoder: dict[str, Any] | None = None
+    """The text encoder's identity (``extras["encoder"]``), when the store records it."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable values."""
@@ -148,6 +153,15 @@ class FeatureReport:
             )
             if counts.speaker_counts:
                 lines.append("  speakers: " + ", ".join(f"{k} {v}" for k, v in counts.speaker_counts.items()))
+            cells = self.speaker_cells.get(counts.name)
+            if cells:
+                lines.append(
+                    f"  speaker cells: {cells.get('list', 0)} list-valued, {cells.get('several', 0)} with several "
+                    f"speakers, {cells.get('empty', 0)} empty"
+                )
+        if self.encoder:
+            lines.append("")
+            lines.append("Text encoder: " + ", ".join(f"{k} {v}" for k, v in self.encoder.items()))
         lines.append("")
         if self.warnings:
             lines.append(f"WARNINGS ({len(self.warnings)}):")
@@ -294,6 +308,8 @@ def feature_report(
         modalities=modalities,
         splits=split_stats,
         warnings=warnings,
+        speaker_cells=cells if isinstance(cells := features.extras.get("speaker_cells"), dict) else {},
+        encoder=encoder if isinstance(encoder := features.extras.get("encoder"), dict) else None,
     )
 
 

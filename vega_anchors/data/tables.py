@@ -34,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from ..errors import ConfigError
 from ..labels import EMOTION_LABELS, canonical_label
 from .types import Dialogue, FeatureSet
 
@@ -47,8 +48,10 @@ __all__ = [
     "build_dialogues",
     "build_feature_set",
     "load_dialogue_table",
+    "load_dialogue_tables",
     "load_meld_tables",
     "normalize_text",
+    "parse_speaker_cell",
 ]
 
 OTHER_SPEAKER = "other"
@@ -107,18 +110,71 @@ def normalize_text(text: str) -> str:
 class TableColumns:
     """Column (or JSON key) names of a dialogue table. Defaults: MELD's CSV header.
 
-    ``label`` may be ``None`` for unlabelled tables (every label becomes ``-1``); ``speaker`` may be
-    ``None`` when the table has no speakers (every utterance gets the same speaker).
+    ``dialogue`` may be several columns that together identify a dialogue, e.g.
+    ``("Season", "Episode", "Scene_ID")``; the dialogue id is then their values joined by ``"/"``
+    (``"1/2/3"``). ``label`` may be ``None`` for unlabelled tables (every label becomes ``-1``);
+    ``speaker`` may be ``None`` when the table has no speakers (every utterance gets the same speaker).
     """
 
-    dialogue: str = "Dialogue_ID"
+    dialogue: str | tuple[str, ...] = "Dialogue_ID"
     utterance: str = "Utterance_ID"
     speaker: str | None = "Speaker"
     text: str = "Utterance"
     label: str | None = "Emotion"
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.dialogue, str):
+            parts = tuple(str(c) for c in self.dialogue)
+            if not parts:
+                raise ValueError("TableColumns(dialogue=...) needs at least one column name")
+            object.__setattr__(self, "dialogue", parts[0] if len(parts) == 1 else parts)
+
+    @property
+    def dialogue_columns(self) -> tuple[str, ...]:
+        """The dialogue key's column(s)."""
+        return (self.dialogue,) if isinstance(self.dialogue, str) else tuple(self.dialogue)
+
     def required(self) -> list[str]:
-        return [c for c in (self.dialogue, self.utterance, self.speaker, self.text, self.label) if c is not None]
+        names = [*self.dialogue_columns, self.utterance, self.speaker, self.text, self.label]
+        return [c for c in names if c is not None]
+
+
+DIALOGUE_KEY_JOIN = "/"
+"""Joins the values of a composite dialogue key into one dialogue id (``"1/2/3"``)."""
+
+_QUOTED = re.compile(r"""\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\s*(?:,|$)""")
+
+
+def parse_speaker_cell(value: Any) -> list[str] | None:
+    """The speaker names in one speaker cell, or ``None`` when the cell is a plain name.
+
+    A list-valued cell — a JSON list (``["A", "B"]``), a Python-style list literal
+    (``['Monica Geller']``) or an actual list (JSON-lines input) — gives its names, stripped. The
+    literal is parsed by a small quoted-string reader: nothing is evaluated. An empty list gives
+    ``[]``; a cell that starts with ``[`` but is not a list of quoted strings is a plain name.
+    """
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value]
+    text = str(value if value is not None else "").strip()
+    if not (text.startswith("[") and text.endswith("]")):
+        return None
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, list) and all(isinstance(v, str) for v in parsed):
+        return [v.strip() for v in parsed]
+    inner = text[1:-1].strip()
+    names: list[str] = []
+    position = 0
+    while position < len(inner):
+        match = _QUOTED.match(inner, position)
+        if match is None or match.end() == position:
+            return None
+        raw = match.group(1) if match.group(1) is not None else match.group(2)
+        names.append(re.sub(r"\\(.)", r"\1", raw).strip())
+        position = match.end()
+    return names
 
 
 @dataclass
@@ -153,11 +209,16 @@ class DialogueTable:
         dialogues: in order of first appearance in the file.
         label_names: class names in label-id order.
         source: the file path.
+        speaker_cells: counts of list-valued speaker cells (``list``: all of them, ``several``:
+            those naming more than one speaker, ``empty``: ``[]``).
     """
 
     dialogues: list[RawDialogue]
     label_names: tuple[str, ...]
     source: str = ""
+    speaker_cells: dict[str, int] = field(default_factory=dict)
+    """Counts of list-valued speaker cells: ``{"list": n, "several": m, "empty": k}`` (see
+    :func:`parse_speaker_cell` and ``speaker_multi``)."""
 
     def __len__(self) -> int:
         return len(self.dialogues)
@@ -244,6 +305,17 @@ def _order_key(value: str) -> tuple[int, float | str]:
         return (1, value)
 
 
+def _label_index(names: Sequence[str]) -> dict[str, int]:
+    index = {canonical_label(n): i for i, n in enumerate(names)}
+    if len(index) != len(names):
+        raise ConfigError(
+            f"label names must be distinct after canonicalisation (joy = happy, ...), got {list(names)}",
+            python_fix="pass label_names=[...] with one name per class",
+            cli_fix="give --labels a,b,c with one name per class",
+        )
+    return index
+
+
 def load_dialogue_table(
     path: str | os.PathLike[str],
     *,
@@ -253,38 +325,59 @@ def load_dialogue_table(
     encoding: str = "utf-8-sig",
     delimiter: str | None = None,
     clean_text: bool = True,
+    speaker_multi: Literal["first", "joined"] = "first",
 ) -> DialogueTable:
     """Read one split of utterances from a CSV/TSV or JSONL file.
 
     Args:
         path: the file. ``.jsonl``/``.json``/``.ndjson`` are read as JSON lines — one object per
             utterance, or one per dialogue whose text/speaker/label keys hold lists.
-        columns: column names (default: MELD's). Extra columns are ignored.
-        label_names: the class names in label order, or a dataset name from
-            :data:`~vega_anchors.EMOTION_LABELS` (default ``"meld"``). Table labels go through
+        columns: column names (default: MELD's). Extra columns are ignored. A dialogue key may span
+            several columns (``TableColumns(dialogue=("Season", "Episode", "Scene_ID"))``; id
+            ``"1/2/3"``).
+        label_names: the class names in label order, a dataset name from
+            :data:`~vega_anchors.EMOTION_LABELS` (default ``"meld"``), or ``"auto"``: the sorted
+            distinct (canonicalised) labels of this table. Table labels go through
             :func:`~vega_anchors.canonical_label` (``joy`` → ``happy``, ``sadness`` → ``sad``); an
-            empty label cell means unlabelled (``-1``).
+            empty label cell means unlabelled (``-1``). For several splits use
+            :func:`load_dialogue_tables`, which takes ``"auto"`` from the training split.
         format: ``"csv"``, ``"jsonl"`` or ``"auto"`` (by extension).
         encoding: text encoding; the default accepts UTF-8 with or without a byte-order mark (a
             UTF-16 BOM is honoured too). Use ``"cp1252"`` for Windows exports.
         delimiter: CSV delimiter; default ``","`` (tab for ``.tsv``).
         clean_text: apply :func:`normalize_text` (typographic quotes → ASCII, mojibake repair).
+        speaker_multi: a list-valued speaker cell (``['Monica Geller']``, parsed by
+            :func:`parse_speaker_cell`, never evaluated) naming several speakers becomes its
+            ``"first"`` name (default) or all of them ``"joined"`` by ``" & "`` (one speaker of its
+            own). Counts land in :attr:`DialogueTable.speaker_cells`.
 
     Returns:
         A :class:`DialogueTable`; utterances sorted by their utterance id within each dialogue.
 
     Raises:
-        ValueError: missing columns (the message lists the ones found), a label outside
-            ``label_names`` (all unknown labels are listed with counts), a repeated utterance id,
-            an unreadable encoding.
+        ConfigError: (a ``ValueError``) missing columns (the message lists the ones found), a label
+            outside ``label_names`` (all unknown labels are listed with counts), a repeated
+            utterance id; each names the argument that fixes it.
+        ValueError: an unreadable encoding.
     """
     columns = columns or TableColumns()
-    if isinstance(label_names, str) and label_names not in EMOTION_LABELS:
-        raise ValueError(f"unknown label set {label_names!r}; use one of {sorted(EMOTION_LABELS)} or a list of names")
-    names = EMOTION_LABELS[label_names] if isinstance(label_names, str) else tuple(label_names)
-    index = {canonical_label(n): i for i, n in enumerate(names)}
-    if len(index) != len(names):
-        raise ValueError(f"label_names must be distinct after canonicalisation, got {list(names)}")
+    if speaker_multi not in ("first", "joined"):
+        raise ConfigError(
+            f"unknown speaker_multi {speaker_multi!r}",
+            python_fix="pass speaker_multi='first' or 'joined'",
+            cli_fix="use --multi-speaker first or --multi-speaker joined",
+        )
+    auto = isinstance(label_names, str) and label_names == "auto"
+    if isinstance(label_names, str) and not auto and label_names not in EMOTION_LABELS:
+        raise ConfigError(
+            f"unknown label set {label_names!r}",
+            python_fix=f"pass label_names='auto', one of {sorted(EMOTION_LABELS)} or a list of class names",
+            cli_fix=f"use --labels auto, --labels {'|'.join(sorted(EMOTION_LABELS))} or --labels a,b,c",
+        )
+    names: tuple[str, ...] = (
+        () if auto else (EMOTION_LABELS[label_names] if isinstance(label_names, str) else tuple(label_names))
+    )
+    index = _label_index(names) if not auto else {}
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"dialogue table not found: {path}")
@@ -293,48 +386,77 @@ def load_dialogue_table(
     text = _read_text(path, encoding)
     rows = _jsonl_rows(text, path, columns) if format == "jsonl" else _csv_rows(text, path, delimiter)
 
-    grouped: dict[str, dict[str, tuple[str, str, int]]] = {}
+    key_columns = columns.dialogue_columns
+    grouped: dict[str, dict[str, tuple[str, str, str | None, int]]] = {}
     unknown: Counter[str] = Counter()
     unknown_first: dict[str, int] = {}
+    cells: Counter[str] = Counter()
     checked_columns = False
     for line, row in rows:
         if not checked_columns:
             missing = [c for c in columns.required() if c not in row]
             if missing:
-                raise ValueError(
-                    f"{path} has no column(s) {missing}; found {sorted(map(str, row))}. "
-                    "Pass columns=TableColumns(dialogue=..., utterance=..., speaker=..., text=..., label=...)"
+                found = sorted(map(str, row))
+                raise ConfigError(
+                    f"{path} has no column(s) {missing}; found {found}",
+                    python_fix="pass columns=TableColumns(dialogue=..., utterance=..., speaker=..., text=..., "
+                    "label=...) with the table's names (dialogue=('A', 'B') for a key spanning columns)",
+                    cli_fix="name the table's columns with --dialogue-column (A,B,C for a key spanning "
+                    "columns), --utterance-column, --speaker-column, --text-column and --label-column",
                 )
             checked_columns = format == "csv"  # JSON objects may differ line to line
-        dialogue = str(row.get(columns.dialogue, "")).strip()
+        parts = [str(row.get(c, "") if row.get(c) is not None else "").strip() for c in key_columns]
+        dialogue = DIALOGUE_KEY_JOIN.join(parts)
         utterance = str(row.get(columns.utterance, "")).strip()
-        if not dialogue or not utterance:
+        if not all(parts) or not utterance:
             raise ValueError(f"{path} line {line}: empty dialogue id or utterance id")
         utterance_text = str(row.get(columns.text) or "")
         if clean_text:
             utterance_text = normalize_text(utterance_text)
-        speaker = str(row.get(columns.speaker) or "").strip() if columns.speaker is not None else ""
-        raw_label = row.get(columns.label) if columns.label is not None else None
-        label = -1
-        if raw_label is not None and str(raw_label).strip():
-            key = canonical_label(str(raw_label))
-            if key in index:
-                label = index[key]
+        speaker = ""
+        if columns.speaker is not None:
+            cell = row.get(columns.speaker)
+            listed = parse_speaker_cell(cell)
+            if listed is None:
+                speaker = str(cell or "").strip()
             else:
+                cells["list"] += 1
+                if not listed:
+                    cells["empty"] += 1
+                elif len(listed) > 1:
+                    cells["several"] += 1
+                speaker = (listed[0] if speaker_multi == "first" else " & ".join(listed)) if listed else ""
+        raw_label = row.get(columns.label) if columns.label is not None else None
+        label_key: str | None = None
+        if raw_label is not None and str(raw_label).strip():
+            label_key = canonical_label(str(raw_label))
+            if not auto and label_key not in index:
                 unknown[str(raw_label).strip()] += 1
                 unknown_first.setdefault(str(raw_label).strip(), line)
         utterances = grouped.setdefault(dialogue, {})
         if utterance in utterances:
-            raise ValueError(f"{path} line {line}: dialogue {dialogue!r} repeats utterance id {utterance!r}")
-        utterances[utterance] = (speaker, utterance_text, label)
+            shown = f"{columns.dialogue!r}" if len(key_columns) == 1 else f"{list(key_columns)}"
+            raise ConfigError(
+                f"{path} line {line}: dialogue {dialogue!r} repeats utterance id {utterance!r}; the dialogue "
+                f"key {shown} does not identify one conversation (is it only unique together with other "
+                "columns, e.g. season and episode?)",
+                python_fix="pass columns=TableColumns(dialogue=('Season', 'Episode', 'Scene_ID'), ...) with every "
+                "column of the key",
+                cli_fix="give every column of the key: --dialogue-column Season,Episode,Scene_ID",
+            )
+        utterances[utterance] = (speaker, utterance_text, label_key, line)
     if unknown:
-        listed = ", ".join(
+        listed_labels = ", ".join(
             f"{name!r} ×{count} (first at line {unknown_first[name]})" for name, count in unknown.items()
         )
-        raise ValueError(
-            f"{path} has labels outside the label set {list(names)}: {listed}. "
-            "Pass label_names=[...] with every class, or fix the table"
+        raise ConfigError(
+            f"{path} has labels outside the label set {list(names)}: {listed_labels}",
+            python_fix="pass label_names='auto' (the table's own labels) or label_names=[...] with every class",
+            cli_fix="use --labels auto (the training table's own labels) or --labels a,b,c with every class",
         )
+    if auto:
+        names = tuple(sorted({u[2] for utts in grouped.values() for u in utts.values() if u[2] is not None}))
+        index = _label_index(names)
     dialogues = []
     gaps = 0
     for dialogue_id, utterances in grouped.items():
@@ -348,16 +470,59 @@ def load_dialogue_table(
                 utterance_ids=order,
                 speakers=[utterances[u][0] for u in order],
                 texts=[utterances[u][1] for u in order],
-                labels=[utterances[u][2] for u in order],
+                labels=[index[k] if (k := utterances[u][2]) is not None else -1 for u in order],
             )
         )
     if not dialogues:
         raise ValueError(f"{path} holds no utterances")
     if gaps:
         logger.info("%s: %d dialogues have gaps in their utterance ids (kept in order)", path, gaps)
-    table = DialogueTable(dialogues, tuple(names), str(path))
+    if cells:
+        logger.info("%s: %d list-valued speaker cells, %d with several speakers (%s)", path, cells["list"],
+                    cells["several"], speaker_multi)  # fmt: skip
+    table = DialogueTable(dialogues, tuple(names), str(path), dict(cells))
     logger.info("read %d dialogues, %d utterances from %s", len(table), table.num_utterances, path)
     return table
+
+
+def load_dialogue_tables(
+    paths: Mapping[str, str | os.PathLike[str] | None],
+    *,
+    label_names: Sequence[str] | str = "auto",
+    **kwargs: Any,
+) -> dict[str, DialogueTable]:
+    """Read the splits ``{"train": path, "dev": path, "test": path}`` (``None`` paths are skipped)
+    with one label set: ``label_names="auto"`` (the default) takes the sorted labels of the
+    **training** table and reads the other splits with them. Other keyword arguments go to
+    :func:`load_dialogue_table`.
+
+    Raises:
+        ConfigError: no ``train`` path, or (auto) a dev/test label missing from train (named; pass
+            the full class list).
+    """
+    given = {split: p for split, p in paths.items() if p}
+    if "train" not in given:
+        raise ConfigError(
+            f"no training table among {sorted(given)}",
+            python_fix="pass paths={'train': ..., 'dev': ..., 'test': ...}",
+            cli_fix="give --train TABLE",
+        )
+    train = load_dialogue_table(given["train"], label_names=label_names, **kwargs)
+    tables = {"train": train}
+    for split, p in given.items():
+        if split == "train":
+            continue
+        try:
+            tables[split] = load_dialogue_table(p, label_names=train.label_names, **kwargs)
+        except ConfigError as err:
+            if not (isinstance(label_names, str) and label_names == "auto") or "outside the label set" not in str(err):
+                raise
+            raise ConfigError(
+                f"{err.problem} (with labels 'auto', the classes are the training table's)",
+                python_fix="pass label_names=[...] listing every class, or fix the table",
+                cli_fix="give every class with --labels a,b,c, or fix the table",
+            ) from err
+    return tables
 
 
 MELD_FILES: dict[str, str] = {"train": "train_sent_emo.csv", "dev": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}
@@ -526,7 +691,10 @@ def build_feature_set(
         speakers: fitted on ``tables["train"]``.
         source: recorded as ``FeatureSet.source`` (default: the train table's path).
 
-    The speaker map is kept in ``extras["speaker_map"]`` and the id names in ``extras["speaker_names"]``.
+    The speaker map is kept in ``extras["speaker_map"]`` and the id names in ``extras["speaker_names"]``;
+    the table's utterance ids (per split, per dialogue: what ``vega-anchors predict`` writes, so its
+    output joins the table) are in ``extras["utterance_ids"]``; tables with list-valued speaker cells
+    add their counts as ``extras["speaker_cells"]`` (per split).
     """
     unknown = set(tables) - {"train", "dev", "test"}
     if unknown or "train" not in tables:
@@ -552,5 +720,14 @@ def build_feature_set(
         modality_dims=dict(dims),
         layout="table",
         source=source or tables["train"].source,
-        extras={"speaker_names": speakers.id_names, "speaker_map": speakers.to_dict()},
+        extras={
+            "speaker_names": speakers.id_names,
+            "speaker_map": speakers.to_dict(),
+            "utterance_ids": {split: [d.utterance_ids for d in t.dialogues] for split, t in tables.items()},
+            **(
+                {"speaker_cells": {split: dict(t.speaker_cells) for split, t in tables.items()}}
+                if any(t.speaker_cells for t in tables.values())
+                else {}
+            ),
+        },
     )

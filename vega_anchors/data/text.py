@@ -28,18 +28,25 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from .._io import atomic_write
-from .tables import DialogueTable
+from .tables import DialogueTable, RawDialogue
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "CONTEXT_JOIN",
     "HFTextEncoder",
     "SentenceTransformerEncoder",
     "TextEncoder",
+    "context_inputs",
     "embed_tables",
     "embed_texts",
+    "encoder_info",
     "load_text_encoder",
 ]
+
+CONTEXT_JOIN = " | "
+"""Joins the context turns of :func:`context_inputs` (and, for encoders without pair input, the target
+and its context)."""
 
 _INSTALL_HINT = 'pip install "vega-anchors[text]"  (sentence-transformers)'
 
@@ -55,6 +62,16 @@ class TextEncoder(Protocol):
     identity: str
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _encode_with_context(encoder: TextEncoder, texts: Sequence[str], contexts: Sequence[str]) -> np.ndarray:
+    """Encoders with ``encode_pairs`` (:class:`HFTextEncoder`) get (target, context) pairs; any other
+    encoder gets one string, ``target | context``."""
+    pairs = getattr(encoder, "encode_pairs", None)
+    if pairs is not None:
+        return np.asarray(pairs(texts, contexts), dtype=np.float32)
+    joined = [f"{t}{CONTEXT_JOIN}{c}" if c else t for t, c in zip(texts, contexts, strict=True)]
+    return np.asarray(encoder.encode(joined), dtype=np.float32)
 
 
 def _local_identity(path: Path) -> str:
@@ -126,6 +143,8 @@ class HFTextEncoder:
             is tuned for similarity; earlier layers keep more of what a classifier needs (measured on
             MELD text: a logistic regression on all-MiniLM-L6-v2's last four layers, 0.601 weighted
             F1, vs 0.561 on its sentence embedding — docs/own_data.md).
+        context_max_length: tokens kept per (utterance, context) pair in :meth:`encode_pairs`; the
+            context is truncated first, dropping its oldest turns.
     """
 
     def __init__(
@@ -137,6 +156,7 @@ class HFTextEncoder:
         normalize: bool = False,
         device: str | None = "cpu",
         layers: Sequence[int] = (-1,),
+        context_max_length: int = 256,
         **kwargs: Any,
     ) -> None:
         try:
@@ -147,6 +167,7 @@ class HFTextEncoder:
             raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
         self.name = str(name_or_path)
         self.pooling, self.max_length, self.normalize = pooling, max_length, normalize
+        self.context_max_length = context_max_length
         if device is None:  # like sentence-transformers: the GPU when there is one
             import torch
 
@@ -194,6 +215,45 @@ class HFTextEncoder:
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
             parts.append(pooled)
         return torch.cat(parts, dim=-1).float().cpu().numpy()  # [N, D × len(layers)]
+
+    def encode_pairs(self, texts: Sequence[str], contexts: Sequence[str]) -> np.ndarray:
+        """``[N, D]`` embeddings of ``texts``, each read together with its context.
+
+        Each pair is one input, ``[CLS] target [SEP] context [SEP]``: every token attends to the
+        context, but only ``[CLS] target [SEP]`` is pooled (mean pooling; ``"cls"`` pooling takes
+        ``[CLS]``), so the row still describes the target utterance.
+        """
+        import torch
+
+        batch = self.tokenizer(
+            list(texts),
+            list(contexts),
+            padding=True,
+            truncation="longest_first",
+            max_length=self.context_max_length,
+            return_tensors="pt",
+        )
+        target = torch.zeros_like(batch["attention_mask"])
+        for i in range(len(texts)):
+            ids = batch.sequence_ids(i)
+            last = max(j for j, s in enumerate(ids) if s == 0)  # the target's tokens, its [CLS] and first [SEP]
+            target[i, : min(last + 2, len(ids))] = 1
+        batch = batch.to(self.device)
+        with torch.inference_mode():
+            states = self.model(**batch, output_hidden_states=True).hidden_states
+        weights = target.to(self.device).unsqueeze(-1)
+        parts = []
+        for index in self.layers:
+            hidden = states[index]
+            if self.pooling == "cls":
+                pooled = hidden[:, 0]
+            else:
+                w = weights.to(hidden.dtype)
+                pooled = (hidden * w).sum(1) / w.sum(1).clamp_min(1.0)
+            if self.normalize:
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            parts.append(pooled)
+        return torch.cat(parts, dim=-1).float().cpu().numpy()
 
 
 def load_text_encoder(
@@ -251,24 +311,40 @@ def embed_texts(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
     desc: str = "embedding",
+    contexts: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Embed ``texts`` → ``[N, D]`` float32, in order, duplicates encoded once.
 
     Args:
         texts: the strings.
         encoder: a :class:`TextEncoder` (e.g. from :func:`load_text_encoder`).
-        batch_size: strings per ``encoder.encode`` call.
+        batch_size: strings per ``encoder.encode`` call (strings are batched by length, which
+            pads less; the result keeps the input order).
         cache_dir: when given, the result is read from / written to
-            ``cache_dir/<model>-<sha256(model identity, texts)[:20]>.npy`` (atomic write).
+            ``cache_dir/<model>-<sha256(model identity, texts[, contexts])[:20]>.npy`` (atomic write).
         progress: a tqdm bar over batches.
         desc: the bar's label.
+        contexts: one context string per text (from :func:`context_inputs`), or None. Encoders with
+            ``encode_pairs`` (:class:`HFTextEncoder`) read each pair as one input and pool the
+            target's tokens; others embed ``text | context``.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     texts = [str(t) for t in texts]
+    if contexts is not None:
+        contexts = [str(c) for c in contexts]
+        if len(contexts) != len(texts):
+            raise ValueError(f"{len(contexts)} contexts for {len(texts)} texts; give one context per text")
+        if not any(contexts):
+            contexts = None
+    keys = texts if contexts is None else [f"{t}\x00{c}" for t, c in zip(texts, contexts, strict=True)]
     cache_file = None
     if cache_dir is not None:
-        key = cache_key(encoder.identity, texts)
+        identity = encoder.identity
+        if contexts is not None:  # how pairs are read is part of the key
+            pairs = "pairs" if hasattr(encoder, "encode_pairs") else "joined"
+            identity += f"\ncontext={pairs}:{getattr(encoder, 'context_max_length', '')}"
+        key = cache_key(identity, keys)
         cache_file = Path(cache_dir) / f"{_slug(encoder.identity)}-{key[:20]}.npy"
         if cache_file.is_file():
             try:
@@ -282,24 +358,30 @@ def embed_texts(
                 logger.warning(
                     "ignoring embedding cache %s: shape %s for %d texts", cache_file, cached.shape, len(texts)
                 )
-    unique = list(dict.fromkeys(texts))
-    chunks = [unique[i : i + batch_size] for i in range(0, len(unique), batch_size)]
+    unique = list(dict.fromkeys(keys))
+    order = sorted(range(len(unique)), key=lambda i: len(unique[i]))  # similar lengths share a batch
+    chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     iterator: Any = chunks
     if progress and chunks:
         from tqdm.auto import tqdm
 
         iterator = tqdm(chunks, desc=desc, unit="batch")
-    parts = []
+    table: np.ndarray | None = None
     for chunk in iterator:
-        out = np.asarray(encoder.encode(chunk), dtype=np.float32)
+        if contexts is None:
+            out = np.asarray(encoder.encode([unique[i] for i in chunk]), dtype=np.float32)
+        else:
+            split = [unique[i].split("\x00", 1) for i in chunk]
+            out = _encode_with_context(encoder, [a for a, _ in split], [b for _, b in split])
         if out.ndim != 2 or out.shape[0] != len(chunk):
             raise ValueError(f"encoder returned shape {out.shape} for {len(chunk)} texts; expected [N, D]")
-        parts.append(out)
-    if not parts:
+        if table is None:
+            table = np.zeros((len(unique), out.shape[1]), dtype=np.float32)
+        table[chunk] = out
+    if table is None:
         return np.zeros((0, 0), dtype=np.float32)
-    table = np.concatenate(parts)
     position = {text: i for i, text in enumerate(unique)}
-    result = table[[position[t] for t in texts]]
+    result = table[[position[k] for k in keys]]
     if cache_file is not None:
 
         def write(tmp: Path) -> None:
@@ -311,6 +393,50 @@ def embed_texts(
     return result
 
 
+def context_inputs(dialogue: RawDialogue, context: int) -> tuple[list[str], list[str]]:
+    """The (target, context) strings of every utterance of ``dialogue``, for ``context`` preceding turns.
+
+    With ``context=0`` the targets are the bare utterances and the contexts are empty (the features
+    of a context-free build, unchanged). With ``context=K > 0`` each target is ``"Speaker: text"``
+    and its context is the K preceding turns, **most recent first**, each ``"Speaker: text"``,
+    joined by :data:`CONTEXT_JOIN` (``" | "``); the first utterance has an empty context. The
+    most-recent-first order lets truncation drop the oldest turns. A table without speakers gives
+    bare texts.
+
+    Returns:
+        ``(targets, contexts)``, ``T`` strings each.
+    """
+    if context < 0:
+        raise ValueError(f"context must be >= 0 preceding turns, got {context}")
+    if context == 0:
+        return list(dialogue.texts), [""] * dialogue.length
+    lines = [f"{s}: {t}" if s else t for s, t in zip(dialogue.speakers, dialogue.texts, strict=True)]
+    contexts = [CONTEXT_JOIN.join(reversed(lines[max(0, i - context) : i])) for i in range(dialogue.length)]
+    return lines, contexts
+
+
+def encoder_info(encoder: TextEncoder, *, context: int = 0) -> dict[str, Any]:
+    """The identity of a text encoder, as recorded in feature stores (``extras["encoder"]``) and
+    anchor banks: ``name`` (hub name or path), ``identity`` (SHA-256 of the encoder's settings and,
+    for a local model, its files' names/sizes/mtimes; 16 hex digits), ``backend``, ``layers``,
+    ``dim`` and ``context`` (preceding turns; 0 for banks). Two encoders embed alike when their
+    ``identity`` values match."""
+    backend = (
+        "transformers"
+        if isinstance(encoder, HFTextEncoder)
+        else ("sentence-transformers" if isinstance(encoder, SentenceTransformerEncoder) else type(encoder).__name__)
+    )
+    dim = getattr(encoder, "dim", None)
+    return {
+        "name": getattr(encoder, "name", None),
+        "identity": hashlib.sha256(encoder.identity.encode("utf-8")).hexdigest()[:16],
+        "backend": backend,
+        "layers": list(getattr(encoder, "layers", ())) or None,
+        "dim": int(dim) if dim is not None else None,
+        "context": int(context),
+    }
+
+
 def embed_tables(
     tables: Mapping[str, DialogueTable] | DialogueTable,
     encoder: TextEncoder,
@@ -318,16 +444,20 @@ def embed_tables(
     batch_size: int = 64,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    context: int = 0,
 ) -> Any:
     """Embed every utterance of one table, or of each split of ``{"train": table, ...}``.
+
+    ``context=K`` encodes each utterance with its K preceding turns and the speaker names
+    (:func:`context_inputs`); the cache key covers them.
 
     Returns {dialogue id → ``[T, D]`` float32} for one table, or ``{split: {dialogue id → [T, D]}}``
     for a mapping — the ``features`` argument of :func:`~vega_anchors.data.tables.build_feature_set`.
     """
     if isinstance(tables, DialogueTable):
-        return _embed_table(tables, encoder, batch_size, cache_dir, progress, "embedding")
+        return _embed_table(tables, encoder, batch_size, cache_dir, progress, "embedding", context)
     return {
-        split: _embed_table(table, encoder, batch_size, cache_dir, progress, f"embedding {split}")
+        split: _embed_table(table, encoder, batch_size, cache_dir, progress, f"embedding {split}", context)
         for split, table in tables.items()
     }
 
@@ -339,8 +469,17 @@ def _embed_table(
     cache_dir: str | os.PathLike[str] | None,
     progress: bool,
     desc: str,
+    context: int = 0,
 ) -> dict[str, np.ndarray]:
-    rows = embed_texts(table.texts(), encoder, batch_size=batch_size, cache_dir=cache_dir, progress=progress, desc=desc)
+    if context:
+        pairs = [context_inputs(d, context) for d in table.dialogues]
+        texts = [t for targets, _ in pairs for t in targets]
+        contexts: list[str] | None = [c for _, cs in pairs for c in cs]
+    else:
+        texts, contexts = table.texts(), None
+    rows = embed_texts(
+        texts, encoder, batch_size=batch_size, cache_dir=cache_dir, progress=progress, desc=desc, contexts=contexts
+    )
     out: dict[str, np.ndarray] = {}
     start = 0
     for dialogue in table.dialogues:

@@ -57,7 +57,7 @@ class MultiHeadAttention(nn.Module):
     computed per dialogue on the padded grid, with padded keys excluded by a finite ``-1e4`` bias
     (as the official code), so an all-padding dialogue still gives finite outputs. Projections that
     share an input are stored and run as one Linear: ``qkv`` for self-attention, ``q`` + ``kv``
-    otherwise (:mod:`vega_anchors.interop` splits them into the official ``linear_q/k/v``).
+    otherwise (:mod:`vega_anchors.official` splits them into the official ``linear_q/k/v``).
     """
 
     def __init__(self, dim: int, num_heads: int, dropout: float = 0.0, *, self_attention: bool = False) -> None:

@@ -1,0 +1,578 @@
+"""Run directories: train with the default recipe, evaluate, predict — what ``vega-anchors train``,
+``evaluate`` and ``predict`` do, for any class count and any set of modalities.
+
+A run directory (docs/own_data.md)::
+
+    RUN_DIR/
+      config.json    {"model": VEGAConfig, "train": TrainConfig, "features": path, "anchors": "none" | "text" | path,
+                      "seeds": [...], "class_names": [...], "modalities": {...}, "selected_on": "dev" | "validation",
+                      "validation_fraction": float | null, "encoder": {...} | null}
+      metrics.json   {"kind": "train", "class_names", "selected_on",
+                      "test": {"weighted_f1", "weighted_f1_std", "accuracy", "accuracy_std",
+                               "macro_f1", "macro_f1_std"},
+                      "dev": {same keys; the selection split}, "seeds": {"0": {"test", "dev", "best_epoch",
+                      "seconds", "cpu_seconds"}}}
+      per_class.csv  class, support, precision, recall, f1 (test, mean over seeds)
+      anchors.safetensors        the AnchorBank used, when the run has anchors
+      seed-<s>/history.json      fit's per-epoch log; seed-<s>/best.pt, seed-<s>/last.pt checkpoints
+
+Model selection uses the store's dev split; a store without one has a validation split carved from
+its training dialogues (``validation_fraction`` of them, whole dialogues, seeded), and config.json
+and metrics.json say ``"selected_on": "validation"``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import statistics
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ._io import atomic_write_text
+from .anchors.bank import AnchorBank
+from .data import Dialogue, FeatureSet, collate_dialogues, load_features, split_validation
+from .errors import ConfigError
+from .metrics import ClassificationMetrics
+from .models import FUSED, DualBranchVEGA, VEGAConfig
+from .recipes import default_model_config, default_train_config
+from .training import evaluate, fit, load_checkpoint
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "Run",
+    "check_encoder_match",
+    "evaluate_run",
+    "load_run",
+    "metrics_summary",
+    "predict_run",
+    "train_run",
+]
+
+SUMMARY_KEYS = ("weighted_f1", "accuracy", "macro_f1")
+"""The metrics that metrics.json averages over seeds (each with a ``_std``)."""
+
+
+@dataclass
+class Run:
+    """A trained run: its directory, config (``config.json``) and one model per seed (best weights).
+
+    Attributes:
+        directory: the run directory.
+        config: the parsed ``config.json``.
+        models: seed → :class:`~vega_anchors.DualBranchVEGA` in eval mode (CPU).
+        bank: the run's :class:`~vega_anchors.AnchorBank`, or None.
+        metrics: the parsed ``metrics.json`` (empty when absent).
+    """
+
+    directory: Path
+    config: dict[str, Any]
+    models: dict[int, DualBranchVEGA] = field(default_factory=dict)
+    bank: AnchorBank | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.config["class_names"])
+
+
+def _features(features: FeatureSet | str | os.PathLike[str]) -> tuple[FeatureSet, str]:
+    if isinstance(features, FeatureSet):
+        return features, features.source
+    return load_features(features), str(features)
+
+
+def metrics_summary(per_seed: Sequence[ClassificationMetrics | Mapping[str, Any]]) -> dict[str, float] | None:
+    """Mean and std (sample std; 0 for one seed) over seeds of weighted F1, accuracy and macro F1:
+    ``{"weighted_f1", "weighted_f1_std", "accuracy", "accuracy_std", "macro_f1", "macro_f1_std"}``."""
+    if not per_seed:
+        return None
+    rows = [m.to_dict() if isinstance(m, ClassificationMetrics) else dict(m) for m in per_seed]
+    out: dict[str, float] = {}
+    for key in SUMMARY_KEYS:
+        values = [float(r[key]) for r in rows]
+        out[key] = statistics.mean(values)
+        out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    return out
+
+
+def per_class_csv(per_seed: Sequence[Mapping[str, Any]], class_names: Sequence[str]) -> str:
+    """``class, support, precision, recall, f1`` per class, mean over seeds (from ``to_dict()`` records)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["class", "support", "precision", "recall", "f1"])
+    for i, name in enumerate(class_names):
+        writer.writerow(
+            [
+                name,
+                int(per_seed[0]["support"][i]) if per_seed else 0,
+                *(
+                    f"{statistics.mean(float(r[key][i]) for r in per_seed):.6f}" if per_seed else ""
+                    for key in ("precision", "recall", "f1")
+                ),
+            ]
+        )
+    return buffer.getvalue()
+
+
+def check_encoder_match(features: FeatureSet, bank: AnchorBank | None, *, what: str = "the anchor bank") -> None:
+    """Refuse text anchors from another text encoder than the features'.
+
+    Compares ``features.extras["encoder"]["identity"]`` with ``bank.encoder_identity["identity"]``
+    (:func:`~vega_anchors.data.encoder_info`). Image banks (no text encoder identity) are not
+    compared; when either side does not record its encoder, a warning says it cannot be checked.
+
+    Raises:
+        ConfigError: both record a text encoder and they differ (both are named).
+    """
+    if bank is None:
+        return
+    mine = features.extras.get("encoder") if isinstance(features.extras.get("encoder"), dict) else None
+    theirs = bank.encoder_identity
+    if theirs is None:
+        if bank.encoder_name == "text":
+            logger.warning("cannot check the text encoder of %s: it does not record one (an older bank)", what)
+        return
+    if mine is None:
+        logger.warning(
+            "cannot check that %s (text encoder %s) matches the features: the feature store does not record "
+            "its encoder (built before encoder records; rebuild with vega-anchors build-features)",
+            what,
+            theirs.get("name"),
+        )
+        return
+    if mine.get("identity") != theirs.get("identity") or (
+        theirs.get("dim") is not None and mine.get("dim") is not None and theirs.get("dim") != mine.get("dim")
+    ):
+        raise ConfigError(
+            f"{what} was embedded by text encoder {_describe(theirs)}, the features by {_describe(mine)}; "
+            "text anchors must come from the encoder (and layers) of the features",
+            python_fix="build the bank with AnchorBank.from_texts(prompts, encoder) using the features' encoder, "
+            "or pass anchors='text'",
+            cli_fix="use --anchors text (prompts embedded by the features' encoder), or a bank built with the "
+            "same --encoder and --layers as the features",
+        )
+
+
+def _describe(info: Mapping[str, Any]) -> str:
+    layers = info.get("layers")
+    return (
+        f"{info.get('name')!r} (identity {info.get('identity')}, {info.get('backend')}"
+        + (f", layers {layers}" if layers else "")
+        + f", dim {info.get('dim')})"
+    )
+
+
+def _text_bank(
+    features: FeatureSet,
+    *,
+    prompts: Mapping[str, Sequence[str]] | str | os.PathLike[str] | None,
+    encoder: Any,
+    cache_dir: str | os.PathLike[str] | None,
+) -> AnchorBank:
+    from .anchors.prompts import read_prompts
+    from .data.text import encoder_info, load_text_encoder
+
+    record = features.extras.get("encoder") if isinstance(features.extras.get("encoder"), dict) else None
+    if encoder is None or isinstance(encoder, (str, os.PathLike)):
+        name = encoder if encoder is not None else (record or {}).get("name")
+        if not name:
+            raise ConfigError(
+                "text anchors need the text encoder of the features, and this feature store does not record it",
+                python_fix="pass encoder=load_text_encoder(...) (the one that built the features)",
+                cli_fix="give --encoder NAME_OR_PATH (the --encoder of build-features)",
+            )
+        options: dict[str, Any] = {}
+        if record and record.get("backend") == "transformers":
+            options = {"backend": "transformers", "layers": tuple(record.get("layers") or (-1,))}
+        elif record and record.get("backend") == "sentence-transformers":
+            options = {"backend": "sentence-transformers"}
+        encoder = load_text_encoder(str(name), device="cpu", **options)
+    if record is not None and encoder_info(encoder)["identity"] != record.get("identity"):
+        raise ConfigError(
+            f"the text encoder {_describe(encoder_info(encoder))} is not the one that built the features "
+            f"{_describe(record)}",
+            python_fix="pass the encoder (name, path and layers) of the features",
+            cli_fix="give the --encoder of build-features (same model files and --layers)",
+        )
+    class_names = list(features.label_names)
+    table = read_prompts(prompts, class_names) if isinstance(prompts, (str, os.PathLike)) else prompts
+    return AnchorBank.from_texts(table, encoder, class_names=class_names, cache_dir=cache_dir)
+
+
+def _resolve_bank(
+    anchors: str | os.PathLike[str] | AnchorBank | None,
+    features: FeatureSet,
+    *,
+    prompts: Any,
+    encoder: Any,
+    cache_dir: str | os.PathLike[str] | None,
+) -> tuple[AnchorBank | None, str]:
+    if anchors is None or (isinstance(anchors, str) and anchors == "none"):
+        return None, "none"
+    if isinstance(anchors, AnchorBank):
+        bank, label = anchors, "bank"
+    elif isinstance(anchors, str) and anchors == "text":
+        bank, label = _text_bank(features, prompts=prompts, encoder=encoder, cache_dir=cache_dir), "text"
+    else:
+        bank, label = AnchorBank.load(anchors), str(anchors)
+    if [str(c) for c in bank.class_names] != [str(c) for c in features.label_names]:
+        raise ConfigError(
+            f"the anchor bank's classes {bank.class_names} differ from the features' {list(features.label_names)}",
+            python_fix="build the bank for the features' classes, in label order (AnchorBank.from_texts(..., "
+            "class_names=features.label_names)), or pass anchors='text'",
+            cli_fix="give a bank with the features' classes in label order, or use --anchors text",
+        )
+    check_encoder_match(features, bank)
+    return bank, label
+
+
+def _write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=1, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def train_run(
+    features: FeatureSet | str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    anchors: str | os.PathLike[str] | AnchorBank | None = "none",
+    seeds: Sequence[int] = (0,),
+    model: Mapping[str, Any] | None = None,
+    train: Mapping[str, Any] | None = None,
+    prompts: Mapping[str, Sequence[str]] | str | os.PathLike[str] | None = None,
+    encoder: Any = None,
+    validation_fraction: float = 0.1,
+    device: str | None = "cpu",
+    progress: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Train one model per seed with the default recipe (:mod:`vega_anchors.recipes`) and write ``out``.
+
+    Args:
+        features: a feature store path (``save_features`` / ``build-features``) or a :class:`FeatureSet`.
+        out: the run directory (created; files in it are replaced atomically).
+        anchors: ``"none"`` (backbone only), ``"text"`` (:meth:`AnchorBank.from_texts` with the
+            features' text encoder and ``prompts``, default sentences when None), a bank file, or an
+            :class:`AnchorBank`. Its classes must be the features' classes, in order.
+        seeds: one run per seed; metrics are averaged.
+        model: :class:`~vega_anchors.VEGAConfig` overrides of the recipe (e.g. ``{"hidden_dim": 256}``).
+        train: :class:`~vega_anchors.training.TrainConfig` overrides (e.g. ``{"epochs": 2}``).
+        prompts: for ``anchors="text"``: ``{class: [sentences]}`` or a prompts file.
+        encoder: for ``anchors="text"``: the text encoder (object, name or path); default: the one
+            the feature store records.
+        validation_fraction: share of training dialogues held out for selection when the store has
+            no dev split.
+        device: torch device (default ``"cpu"``; None: CUDA when available).
+        progress: tqdm bars.
+        cache_dir: embedding cache for the prompt sentences.
+
+    Returns:
+        The ``metrics.json`` content.
+
+    Raises:
+        ConfigError: an empty training split, classes or encoders that do not match (the fix named).
+    """
+    fs, features_path = _features(features)
+    if not fs.train:
+        raise ConfigError(
+            f"{features_path} has no training dialogues",
+            python_fix="build the features with a train split",
+            cli_fix="build the features with --train TABLE",
+        )
+    if not seeds:
+        raise ConfigError("no seeds given", python_fix="pass seeds=[0, 1, 2]", cli_fix="give --seeds 0 1 2")
+    directory = Path(out)
+    directory.mkdir(parents=True, exist_ok=True)
+    bank, anchors_label = _resolve_bank(anchors, fs, prompts=prompts, encoder=encoder, cache_dir=cache_dir)
+    class_names = list(fs.label_names)
+    config = default_model_config(
+        fs.modality_dims,
+        class_names,
+        num_speakers=fs.num_speakers,
+        anchor_dim=bank.dim if bank is not None else None,
+        **dict(model or {}),
+    )
+    train_overrides = dict(train or {})
+    for key in ("seed", "checkpoint_dir", "log_path"):
+        train_overrides.pop(key, None)
+    selected_on = "dev" if fs.dev else "validation"
+    if selected_on == "validation":
+        logger.warning(
+            "%s has no dev split: selecting on %.0f%% of the training dialogues (validation split)",
+            features_path,
+            100 * validation_fraction,
+        )
+    base_train = default_train_config(device=device, progress=progress, **train_overrides)
+    if bank is not None:
+        bank.save(directory / "anchors.safetensors")
+    run_config = {
+        "model": config.model_dump(mode="json"),
+        "train": base_train.model_dump(mode="json"),
+        "features": features_path,
+        "anchors": anchors_label,
+        "seeds": [int(s) for s in seeds],
+        "class_names": class_names,
+        "modalities": dict(fs.modality_dims),
+        "num_speakers": fs.num_speakers,
+        "selected_on": selected_on,
+        "validation_fraction": validation_fraction if selected_on == "validation" else None,
+        "encoder": fs.extras.get("encoder") if isinstance(fs.extras.get("encoder"), dict) else None,
+    }
+    _write_json(directory / "config.json", run_config)
+
+    per_seed: dict[str, Any] = {}
+    tests: list[dict[str, Any]] = []
+    devs: list[dict[str, Any]] = []
+    for seed in seeds:
+        seed_dir = directory / f"seed-{seed}"
+        seed_dir.mkdir(exist_ok=True)
+        train_dialogues: list[Dialogue] = list(fs.train)
+        selection = list(fs.dev)
+        if selected_on == "validation":
+            train_dialogues, selection = split_validation(train_dialogues, validation_fraction, seed=seed)
+        torch.manual_seed(seed)
+        net = DualBranchVEGA(config, bank)
+        cfg = base_train.model_copy(
+            update={"seed": int(seed), "checkpoint_dir": str(seed_dir), "log_path": str(seed_dir / "history.json")}
+        )
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        result = fit(net, train_dialogues, config=cfg, val=selection, test=fs.test or None, class_names=class_names)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        _rename_history(seed_dir / "history.json", result.history, selected_on)
+        dev = evaluate(net, selection, batch_size=cfg.batch_size, device=next(net.parameters()).device,
+                       class_names=class_names, with_loss=False).metrics.to_dict()  # fmt: skip
+        record: dict[str, Any] = {
+            "test": result.test.metrics.to_dict() if result.test is not None else None,
+            "dev": dev,
+            "best_epoch": result.best_epoch,
+            "seconds": wall,
+            "cpu_seconds": cpu,
+        }
+        per_seed[str(seed)] = record
+        devs.append(dev)
+        if record["test"] is not None:
+            tests.append(record["test"])
+        logger.info(
+            "seed %s: best epoch %d, %s w-F1 %.4f, test w-F1 %s, %.0f s (%.0f s CPU)",
+            seed, result.best_epoch, selected_on, dev["weighted_f1"],
+            f"{record['test']['weighted_f1']:.4f}" if record["test"] else "n/a", wall, cpu,
+        )  # fmt: skip
+    metrics = {
+        "kind": "train",
+        "class_names": class_names,
+        "selected_on": selected_on,
+        "anchors": anchors_label,
+        "test": metrics_summary(tests),
+        "dev": metrics_summary(devs),
+        "seeds": per_seed,
+    }
+    _write_json(directory / "metrics.json", metrics)
+    atomic_write_text(directory / "per_class.csv", per_class_csv(tests or devs, class_names))
+    return metrics
+
+
+def _rename_history(path: Path, history: list[dict[str, Any]], selected_on: str) -> None:
+    """fit names the selection split 'validation'; the run's history names it as config.json does."""
+    if selected_on == "validation":
+        return
+    renamed = [
+        {(f"{selected_on}_" + k[len("validation_") :] if k.startswith("validation_") else k): v for k, v in r.items()}
+        for r in history
+    ]
+    _write_json(path, renamed)
+
+
+def load_run(directory: str | os.PathLike[str], *, device: str = "cpu") -> Run:
+    """Read a run directory written by :func:`train_run`: its config, metrics, bank and each seed's
+    best weights (``seed-<s>/best.pt``).
+
+    Raises:
+        FileNotFoundError: not a run directory (no ``config.json``), or a seed without ``best.pt``.
+    """
+    directory = Path(directory)
+    config_path = directory / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{directory} is not a run directory (no config.json); train one with train_run")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    metrics_path = directory / "metrics.json"
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
+    bank = AnchorBank.load(directory / "anchors.safetensors") if (directory / "anchors.safetensors").is_file() else None
+    model_config = VEGAConfig(**config["model"])
+    models: dict[int, DualBranchVEGA] = {}
+    for seed in config["seeds"]:
+        checkpoint = directory / f"seed-{seed}" / "best.pt"
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"{checkpoint} is missing: the run for seed {seed} did not finish")
+        net = DualBranchVEGA(model_config, bank)
+        net.load_state_dict(load_checkpoint(checkpoint)["model"])
+        models[int(seed)] = net.to(device).eval()
+    return Run(directory, config, models, bank, metrics)
+
+
+def _check_run_features(run: Run, fs: FeatureSet, path: str) -> None:
+    if list(fs.label_names) != run.class_names:
+        raise ConfigError(
+            f"{path} has classes {list(fs.label_names)}, the run was trained on {run.class_names}",
+            python_fix="give features built with the run's label set (label_names=[...] in its order)",
+            cli_fix="give --features built with the run's labels (build-features --labels a,b,c in its order)",
+        )
+    if dict(fs.modality_dims) != dict(run.config["modalities"]):
+        raise ConfigError(
+            f"{path} has modalities {dict(fs.modality_dims)}, the run was trained on {run.config['modalities']}",
+            python_fix="give features with the run's modalities and dims",
+            cli_fix="give --features with the run's modalities and dims (same build-features settings)",
+        )
+    mine, theirs = fs.extras.get("encoder"), run.config.get("encoder")
+    if isinstance(mine, dict) and isinstance(theirs, dict) and mine.get("identity") != theirs.get("identity"):
+        raise ConfigError(
+            f"{path} was built by text encoder {_describe(mine)}, the run's features by {_describe(theirs)}",
+            python_fix="embed the features with the run's text encoder and layers",
+            cli_fix="rebuild --features with the run's build-features --encoder and --layers",
+        )
+
+
+def _split(fs: FeatureSet, split: str, path: str) -> list[Dialogue]:
+    splits = fs.splits()
+    if split not in splits:
+        raise ConfigError(
+            f"unknown split {split!r}", python_fix="pass split='train', 'dev' or 'test'",
+            cli_fix="use --split train, dev or test",
+        )  # fmt: skip
+    if not splits[split]:
+        present = [s for s, d in splits.items() if d]
+        raise ConfigError(
+            f"{path} has no {split} split (it has {present})",
+            python_fix=f"pass split= one of {present}",
+            cli_fix=f"use --split with one of {present}",
+        )
+    return list(splits[split])
+
+
+def evaluate_run(
+    run: Run | str | os.PathLike[str],
+    features: FeatureSet | str | os.PathLike[str],
+    *,
+    split: str = "test",
+    batch_size: int = 16,
+) -> dict[str, Any]:
+    """Score each seed's model of ``run`` on one split of ``features``.
+
+    Returns:
+        ``{"kind": "evaluate", "split", "features", "class_names", split: {mean ± std as in metrics.json},
+        "seeds": {seed: ClassificationMetrics.to_dict()}}``.
+
+    Raises:
+        ConfigError: features with other classes, modalities or text encoder than the run's, or
+            without that split (or without labels in it).
+    """
+    run = run if isinstance(run, Run) else load_run(run)
+    fs, path = _features(features)
+    _check_run_features(run, fs, path)
+    dialogues = _split(fs, split, path)
+    if not any(bool((d.labels >= 0).any()) for d in dialogues):
+        raise ConfigError(
+            f"the {split} split of {path} has no labels to score",
+            python_fix="use predict_run for unlabelled data",
+            cli_fix="use vega-anchors predict for unlabelled data",
+        )
+    per_seed = {
+        str(seed): evaluate(
+            net, dialogues, batch_size=batch_size, class_names=run.class_names, with_loss=False
+        ).metrics.to_dict()
+        for seed, net in run.models.items()
+    }
+    return {
+        "kind": "evaluate",
+        "split": split,
+        "features": path,
+        "class_names": run.class_names,
+        split: metrics_summary(list(per_seed.values())),
+        "seeds": per_seed,
+    }
+
+
+@torch.inference_mode()
+def predict_run(
+    run: Run | str | os.PathLike[str],
+    features: FeatureSet | str | os.PathLike[str],
+    *,
+    split: str = "test",
+    out: str | os.PathLike[str] | None = None,
+    batch_size: int = 16,
+) -> list[dict[str, Any]]:
+    """Class probabilities for every utterance of one split: the mean over the run's seeds of the fused
+    head's softmax; the prediction is its argmax.
+
+    Returns one row per utterance, in dialogue and utterance order: ``dialogue`` (the table's dialogue
+    id; ``"a/b/c"`` for a key spanning columns), ``utterance`` (the table's utterance id, from the
+    store's ``extras["utterance_ids"]``; the position 0..T-1 when the store lacks them), ``label``
+    (the true class name, ``""`` when unlabelled), ``predicted``, then one probability per class
+    (``prob_<class>``). With ``out``, the rows are written as CSV (atomically).
+    """
+    run = run if isinstance(run, Run) else load_run(run)
+    fs, path = _features(features)
+    _check_run_features(run, fs, path)
+    dialogues = _split(fs, split, path)
+    names = run.class_names
+    ids_by_split = fs.extras.get("utterance_ids")
+    ids = ids_by_split.get(split) if isinstance(ids_by_split, dict) else None
+    if ids is not None and [len(x) for x in ids] != [d.length for d in dialogues]:
+        ids = None
+    if ids is None:
+        logger.warning("%s does not record the table's utterance ids: 'utterance' is the position 0..T-1", path)
+    position = {d.id: i for i, d in enumerate(dialogues)}
+    probs: dict[str, torch.Tensor] = {}
+    for start in range(0, len(dialogues), batch_size):
+        batch = collate_dialogues(dialogues[start : start + batch_size])
+        total = None
+        for net in run.models.values():
+            out_ = net(**batch.model_inputs(), anchor_branch=False)
+            p = out_.logits[FUSED].float().softmax(-1)
+            total = p if total is None else total + p
+        assert total is not None
+        total = total / len(run.models)
+        for i, dialogue_id in enumerate(batch.dialogue_ids):
+            probs[dialogue_id] = total[i, : int(batch.lengths[i])].cpu()
+    rows: list[dict[str, Any]] = []
+    for d in dialogues:
+        p = probs[d.id]
+        utterance_ids = ids[position[d.id]] if ids is not None else [str(i) for i in range(d.length)]
+        for t in range(d.length):
+            label = int(d.labels[t])
+            row: dict[str, Any] = {
+                "dialogue": d.id,
+                "utterance": str(utterance_ids[t]),
+                "label": names[label] if label >= 0 else "",
+                "predicted": names[int(p[t].argmax())],
+            }
+            row.update({f"prob_{name}": float(p[t, c]) for c, name in enumerate(names)})
+            rows.append(row)
+    if out is not None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(
+            buffer, fieldnames=["dialogue", "utterance", "label", "predicted", *(f"prob_{n}" for n in names)],
+            lineterminator="\n",
+        )  # fmt: skip
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
+        atomic_write_text(out, buffer.getvalue())
+    return rows
