@@ -31,8 +31,8 @@ _FORMAT_VERSION = 1
 def _unit_rows(x: Tensor) -> Tensor:
     """L2-normalise the last dim; rows already unit-norm (within rounding) are kept bit-for-bit.
 
-    This makes normalising idempotent, so ``save``/``load`` and ``official.anchors_to_official``/``official.load_anchors`` round trips
-    are exact instead of drifting by an ulp per pass.
+    This makes normalising idempotent, so ``save``/``load`` and ``official.anchors_to_official``/
+    ``official.load_anchors`` round trips are exact instead of drifting by an ulp per pass.
     """
     if not x.is_floating_point():
         x = x.float()
