@@ -180,3 +180,26 @@ def test_cli_report(fitted, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_rundata_defaults() -> None:
     assert RunData(title="x").histories == {}
+
+
+def test_report_from_a_real_train_run(tmp_path: Path) -> None:
+    """`vega-anchors train` output (with an anchor bank) → `vega-anchors report`: the two commands fit."""
+    import torch
+    from own_data_helpers import write_store
+
+    from vega_anchors import AnchorBank
+    from vega_anchors.cli import main
+    from vega_anchors.runs import train_run
+
+    store = write_store(tmp_path, ["a", "b", "c", "d"])
+    bank = AnchorBank.from_features({c: torch.randn(3, 8, generator=torch.Generator().manual_seed(i))
+                                     for i, c in enumerate("abcd")})  # fmt: skip
+    bank_path = bank.save(tmp_path / "bank.safetensors")
+    fast = {"model": {"hidden_dim": 16, "num_heads": 2}, "train": {"epochs": 2, "lr": 3e-3, "ema_decay": None}}
+    train_run(store, tmp_path / "run", anchors=str(bank_path), seeds=[0], **fast)
+    assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "report")]) == 0
+    check_page(
+        tmp_path / "report" / "index.html",
+        {"loss.png", "selection_f1.png", "lr.png", "confusion.png", "per_class_f1.png", "anchor_heatmap.png"},
+    )
+    assert_png(tmp_path / "report" / "anchor_heatmap.png", (640, 560))
