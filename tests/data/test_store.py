@@ -9,16 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from vega_anchors.data import (
-    LAYOUTS,
-    Dialogue,
-    FeatureSet,
-    is_feature_store,
-    load_feature_pickle,
-    load_features,
-    save_feature_pickle,
-    save_features,
-)
+from vega_anchors.data import Dialogue, FeatureSet, is_feature_store, load_features, save_features
+from vega_anchors.official import LAYOUTS, load_feature_pickle, save_feature_pickle
 
 
 def make_set(*, dev: bool = True, modalities: dict[str, int] | None = None, labels: str = "meld") -> FeatureSet:
