@@ -121,15 +121,7 @@ def logistic_regression_baseline(
         "logistic_regression"``, ``"C"`` (chosen), ``"C_grid"``, ``"C_at_edge"`` (bool),
         ``"dev_by_C"`` (dev weighted F1 per ``C``) and ``"seconds"``/``"cpu_seconds"``.
     """
-    try:
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.preprocessing import StandardScaler
-    except ImportError as err:
-        raise ImportError(
-            'the logistic regression baseline needs scikit-learn: pip install "vega-anchors[baseline]"'
-        ) from err
-
+    ConvergenceWarning, LogisticRegression, StandardScaler = _sklearn()
     fs = features if isinstance(features, FeatureSet) else load_features(features)
     names = list(fs.label_names)
     used = list(modalities) if modalities is not None else list(fs.modality_dims)
@@ -143,34 +135,14 @@ def logistic_regression_baseline(
     x_train, x_sel = scaler.transform(x_train), scaler.transform(x_sel)
     values = sorted(float(c) for c in grid)
     clf = LogisticRegression(C=values[0], max_iter=max_iter, warm_start=True)
-    dev_by_c: dict[str, float] = {}
-    best: tuple[float, float, Any] | None = None
-    for c in values:
-        clf.set_params(C=c)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            clf.fit(x_train, y_train)
-        score = compute_metrics(y_sel, clf.predict(x_sel), num_classes=len(names), class_names=names).weighted_f1
-        dev_by_c[f"{c:.4g}"] = float(score)
-        logger.info("logistic regression C=%.4g: %s weighted F1 %.4f", c, selected_on, score)
-        if best is None or score > best[1]:
-            best = (c, score, (clf.coef_.copy(), clf.intercept_.copy()))
-    assert best is not None
-    chosen, _, (coef, intercept) = best
-    clf.coef_, clf.intercept_ = coef, intercept
+    chosen, dev_by_c = _choose_c(
+        clf, values, (x_train, y_train), (x_sel, y_sel), names, selected_on, ConvergenceWarning
+    )
     at_edge = len(values) > 1 and chosen in (values[0], values[-1])
     if at_edge:
         logger.warning("logistic regression: C=%.4g is at the edge of the grid %s; widen it", chosen, values)
-
-    def score_split(dialogues: Sequence[Dialogue]) -> ClassificationMetrics | None:
-        if not dialogues:
-            return None
-        x, y = _rows(dialogues, used)
-        if y.size == 0:
-            return None
-        return compute_metrics(y, clf.predict(scaler.transform(x)), num_classes=len(names), class_names=names)
-
-    dev, test = score_split(selection), score_split(fs.test)
+    dev = _score_split(clf, scaler, selection, used, names)
+    test = _score_split(clf, scaler, fs.test, used, names)
     return {
         "kind": "baseline",
         "model": "logistic_regression",
@@ -187,6 +159,61 @@ def logistic_regression_baseline(
         "seconds": time.perf_counter() - wall0,
         "cpu_seconds": time.process_time() - cpu0,
     }
+
+
+def _sklearn() -> tuple[Any, Any, Any]:
+    """scikit-learn's ``ConvergenceWarning``, ``LogisticRegression`` and ``StandardScaler`` (or an install hint)."""
+    try:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+    except ImportError as err:
+        raise ImportError(
+            'the logistic regression baseline needs scikit-learn: pip install "vega-anchors[baseline]"'
+        ) from err
+    return ConvergenceWarning, LogisticRegression, StandardScaler
+
+
+def _choose_c(
+    clf: Any,
+    values: Sequence[float],
+    train: tuple[np.ndarray, np.ndarray],
+    selection: tuple[np.ndarray, np.ndarray],
+    names: list[str],
+    selected_on: str,
+    convergence_warning: type[Warning],
+) -> tuple[float, dict[str, float]]:
+    """Fit ``clf`` over ``values`` (warm starts), leave it at the best ``C``; return that ``C`` and the scores."""
+    x_train, y_train = train
+    x_sel, y_sel = selection
+    dev_by_c: dict[str, float] = {}
+    best: tuple[float, float, Any] | None = None
+    for c in values:
+        clf.set_params(C=c)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", convergence_warning)
+            clf.fit(x_train, y_train)
+        score = compute_metrics(y_sel, clf.predict(x_sel), num_classes=len(names), class_names=names).weighted_f1
+        dev_by_c[f"{c:.4g}"] = float(score)
+        logger.info("logistic regression C=%.4g: %s weighted F1 %.4f", c, selected_on, score)
+        if best is None or score > best[1]:
+            best = (c, score, (clf.coef_.copy(), clf.intercept_.copy()))
+    assert best is not None
+    chosen, _, (coef, intercept) = best
+    clf.coef_, clf.intercept_ = coef, intercept
+    return chosen, dev_by_c
+
+
+def _score_split(
+    clf: Any, scaler: Any, dialogues: Sequence[Dialogue], used: Sequence[str], names: list[str]
+) -> ClassificationMetrics | None:
+    """The fitted regression's metrics on ``dialogues`` (None when they have no labelled utterance)."""
+    if not dialogues:
+        return None
+    x, y = _rows(dialogues, used)
+    if y.size == 0:
+        return None
+    return compute_metrics(y, clf.predict(scaler.transform(x)), num_classes=len(names), class_names=names)
 
 
 def baseline_report(

@@ -45,7 +45,7 @@ from .errors import ConfigError
 from .metrics import ClassificationMetrics
 from .models import FUSED, DualBranchVEGA, VEGAConfig
 from .recipes import default_model_config, default_train_config
-from .training import evaluate, fit, load_checkpoint
+from .training import TrainConfig, evaluate, fit, load_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -291,14 +291,7 @@ def train_run(
         ConfigError: an empty training split, classes or encoders that do not match (the fix named).
     """
     fs, features_path = _features(features)
-    if not fs.train:
-        raise ConfigError(
-            f"{features_path} has no training dialogues",
-            python_fix="build the features with a train split",
-            cli_fix="build the features with --train TABLE",
-        )
-    if not seeds:
-        raise ConfigError("no seeds given", python_fix="pass seeds=[0, 1, 2]", cli_fix="give --seeds 0 1 2")
+    _check_train_inputs(fs, features_path, seeds)
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
     bank, anchors_label = _resolve_bank(anchors, fs, prompts=prompts, encoder=encoder, cache_dir=cache_dir)
@@ -310,9 +303,77 @@ def train_run(
         anchor_dim=bank.dim if bank is not None else None,
         **dict(model or {}),
     )
+    train_overrides = _train_overrides(train)
+    selected_on = _selection_split(fs, features_path, validation_fraction)
+    base_train = default_train_config(device=device, progress=progress, **train_overrides)
+    if bank is not None:
+        bank.save(directory / "anchors.safetensors")
+    _write_json(
+        directory / "config.json",
+        _run_config(fs, features_path, config, base_train, anchors_label, seeds, selected_on, validation_fraction),
+    )
+    per_seed: dict[str, Any] = {}
+    tests: list[dict[str, Any]] = []
+    devs: list[dict[str, Any]] = []
+    for seed in seeds:
+        record = _train_seed(
+            fs, directory / f"seed-{seed}", seed, config, bank, base_train, selected_on, validation_fraction
+        )
+        per_seed[str(seed)] = record
+        devs.append(record["dev"])
+        if record["test"] is not None:
+            tests.append(record["test"])
+    return _write_train_metrics(directory, per_seed, tests, devs, class_names, selected_on, anchors_label)
+
+
+def _run_config(
+    fs: FeatureSet,
+    features_path: str,
+    config: VEGAConfig,
+    base_train: TrainConfig,
+    anchors_label: str,
+    seeds: Sequence[int],
+    selected_on: str,
+    validation_fraction: float,
+) -> dict[str, Any]:
+    """The config.json content of a train run."""
+    return {
+        "model": config.model_dump(mode="json"),
+        "train": base_train.model_dump(mode="json"),
+        "features": features_path,
+        "anchors": anchors_label,
+        "seeds": [int(s) for s in seeds],
+        "class_names": list(fs.label_names),
+        "modalities": dict(fs.modality_dims),
+        "num_speakers": fs.num_speakers,
+        "selected_on": selected_on,
+        "validation_fraction": validation_fraction if selected_on == "validation" else None,
+        "encoder": fs.extras.get("encoder") if isinstance(fs.extras.get("encoder"), dict) else None,
+    }
+
+
+def _check_train_inputs(fs: FeatureSet, features_path: str, seeds: Sequence[int]) -> None:
+    """Refuse a store without training dialogues, and an empty seed list."""
+    if not fs.train:
+        raise ConfigError(
+            f"{features_path} has no training dialogues",
+            python_fix="build the features with a train split",
+            cli_fix="build the features with --train TABLE",
+        )
+    if not seeds:
+        raise ConfigError("no seeds given", python_fix="pass seeds=[0, 1, 2]", cli_fix="give --seeds 0 1 2")
+
+
+def _train_overrides(train: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The TrainConfig overrides, less the per-seed keys that train_run sets itself."""
     train_overrides = dict(train or {})
     for key in ("seed", "checkpoint_dir", "log_path"):
         train_overrides.pop(key, None)
+    return train_overrides
+
+
+def _selection_split(fs: FeatureSet, features_path: str, validation_fraction: float) -> str:
+    """``"dev"`` when the store has one, else ``"validation"`` (with a warning)."""
     selected_on = "dev" if fs.dev else "validation"
     if selected_on == "validation":
         logger.warning(
@@ -320,61 +381,62 @@ def train_run(
             features_path,
             100 * validation_fraction,
         )
-    base_train = default_train_config(device=device, progress=progress, **train_overrides)
-    if bank is not None:
-        bank.save(directory / "anchors.safetensors")
-    run_config = {
-        "model": config.model_dump(mode="json"),
-        "train": base_train.model_dump(mode="json"),
-        "features": features_path,
-        "anchors": anchors_label,
-        "seeds": [int(s) for s in seeds],
-        "class_names": class_names,
-        "modalities": dict(fs.modality_dims),
-        "num_speakers": fs.num_speakers,
-        "selected_on": selected_on,
-        "validation_fraction": validation_fraction if selected_on == "validation" else None,
-        "encoder": fs.extras.get("encoder") if isinstance(fs.extras.get("encoder"), dict) else None,
-    }
-    _write_json(directory / "config.json", run_config)
+    return selected_on
 
-    per_seed: dict[str, Any] = {}
-    tests: list[dict[str, Any]] = []
-    devs: list[dict[str, Any]] = []
-    for seed in seeds:
-        seed_dir = directory / f"seed-{seed}"
-        seed_dir.mkdir(exist_ok=True)
-        train_dialogues: list[Dialogue] = list(fs.train)
-        selection = list(fs.dev)
-        if selected_on == "validation":
-            train_dialogues, selection = split_validation(train_dialogues, validation_fraction, seed=seed)
-        torch.manual_seed(seed)
-        net = DualBranchVEGA(config, bank)
-        cfg = base_train.model_copy(
-            update={"seed": int(seed), "checkpoint_dir": str(seed_dir), "log_path": str(seed_dir / "history.json")}
-        )
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        result = fit(net, train_dialogues, config=cfg, val=selection, test=fs.test or None, class_names=class_names)
-        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-        _rename_history(seed_dir / "history.json", result.history, selected_on)
-        dev = evaluate(net, selection, batch_size=cfg.batch_size, device=next(net.parameters()).device,
-                       class_names=class_names, with_loss=False).metrics.to_dict()  # fmt: skip
-        record: dict[str, Any] = {
-            "test": result.test.metrics.to_dict() if result.test is not None else None,
-            "dev": dev,
-            "best_epoch": result.best_epoch,
-            "seconds": wall,
-            "cpu_seconds": cpu,
-        }
-        per_seed[str(seed)] = record
-        devs.append(dev)
-        if record["test"] is not None:
-            tests.append(record["test"])
-        logger.info(
-            "seed %s: best epoch %d, %s w-F1 %.4f, test w-F1 %s, %.0f s (%.0f s CPU)",
-            seed, result.best_epoch, selected_on, dev["weighted_f1"],
-            f"{record['test']['weighted_f1']:.4f}" if record["test"] else "n/a", wall, cpu,
-        )  # fmt: skip
+
+def _train_seed(
+    fs: FeatureSet,
+    seed_dir: Path,
+    seed: int,
+    config: VEGAConfig,
+    bank: AnchorBank | None,
+    base_train: TrainConfig,
+    selected_on: str,
+    validation_fraction: float,
+) -> dict[str, Any]:
+    """Train one seed into ``seed_dir``; its metrics.json record (test, dev, best_epoch, seconds, cpu_seconds)."""
+    class_names = list(fs.label_names)
+    seed_dir.mkdir(exist_ok=True)
+    train_dialogues: list[Dialogue] = list(fs.train)
+    selection = list(fs.dev)
+    if selected_on == "validation":
+        train_dialogues, selection = split_validation(train_dialogues, validation_fraction, seed=seed)
+    torch.manual_seed(seed)
+    net = DualBranchVEGA(config, bank)
+    cfg = base_train.model_copy(
+        update={"seed": int(seed), "checkpoint_dir": str(seed_dir), "log_path": str(seed_dir / "history.json")}
+    )
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    result = fit(net, train_dialogues, config=cfg, val=selection, test=fs.test or None, class_names=class_names)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    _rename_history(seed_dir / "history.json", result.history, selected_on)
+    dev = evaluate(net, selection, batch_size=cfg.batch_size, device=next(net.parameters()).device,
+                   class_names=class_names, with_loss=False).metrics.to_dict()  # fmt: skip
+    record: dict[str, Any] = {
+        "test": result.test.metrics.to_dict() if result.test is not None else None,
+        "dev": dev,
+        "best_epoch": result.best_epoch,
+        "seconds": wall,
+        "cpu_seconds": cpu,
+    }
+    logger.info(
+        "seed %s: best epoch %d, %s w-F1 %.4f, test w-F1 %s, %.0f s (%.0f s CPU)",
+        seed, result.best_epoch, selected_on, dev["weighted_f1"],
+        f"{record['test']['weighted_f1']:.4f}" if record["test"] else "n/a", wall, cpu,
+    )  # fmt: skip
+    return record
+
+
+def _write_train_metrics(
+    directory: Path,
+    per_seed: dict[str, Any],
+    tests: list[dict[str, Any]],
+    devs: list[dict[str, Any]],
+    class_names: list[str],
+    selected_on: str,
+    anchors_label: str,
+) -> dict[str, Any]:
+    """Average the seeds, write metrics.json and per_class.csv; the metrics.json content."""
     metrics = {
         "kind": "train",
         "class_names": class_names,
