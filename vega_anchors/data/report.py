@@ -187,6 +187,125 @@ def _moments(rows: torch.Tensor) -> tuple[float, float, int]:
     return rms, norm, bad
 
 
+def _speaker_names(features: FeatureSet) -> list[str]:
+    """The speaker names to show: ``extras["speaker_names"]`` when it fits, else the ids as strings."""
+    speaker_names = features.extras.get("speaker_names")
+    if not (isinstance(speaker_names, list) and len(speaker_names) == features.num_speakers):
+        speaker_names = [str(i) for i in range(features.num_speakers)]
+    return speaker_names
+
+
+def _modality_rows(dialogues: Any, modality: str, dim: int) -> torch.Tensor:
+    """All utterances' ``modality`` features of ``dialogues`` as one CPU tensor ``[N, dim]``."""
+    return torch.cat([d.features[modality].detach().cpu().reshape(-1, dim) for d in dialogues])
+
+
+def _constant_dims(dialogues: Any, modality: str, dim: int) -> list[int]:
+    """The dims of ``modality`` with zero spread (non-finite values read as 0) over ``dialogues``."""
+    rows = _modality_rows(dialogues, modality, dim).double()
+    rows = torch.where(torch.isfinite(rows), rows, torch.zeros_like(rows))
+    spread = rows.amax(0) - rows.amin(0) if rows.shape[0] else torch.zeros(dim)
+    return spread.eq(0).nonzero().flatten().tolist()
+
+
+def _modality_stats(modality: str, dim: int, splits: dict[str, Any]) -> tuple[ModalityStats, str | None]:
+    """One modality's :class:`ModalityStats` and its reference split (train, else the first non-empty one)."""
+    rms: dict[str, float] = {}
+    norm: dict[str, float] = {}
+    bad: dict[str, int] = {}
+    for split, dialogues in splits.items():
+        rms[split], norm[split], bad[split] = _moments(_modality_rows(dialogues, modality, dim))
+    reference = "train" if "train" in splits else next(iter(splits), None)
+    constant = _constant_dims(splits[reference], modality, dim) if reference is not None else []
+    ref_rms = rms.get(reference, math.nan) if reference else math.nan
+    ratio = CONTEXT_RMS / (ref_rms / math.sqrt(3)) if ref_rms and ref_rms > 0 else math.inf
+    return ModalityStats(modality, dim, rms, norm, bad, constant, ratio), reference
+
+
+def _scale_warnings(stats: ModalityStats, reference: str | None, min_rms: float, max_rms: float) -> list[str]:
+    """Warnings on one modality's scale: too small or large on the reference split, splits off the reference."""
+    warnings: list[str] = []
+    modality, rms, ratio = stats.name, stats.rms, stats.projected_ratio
+    ref_rms = rms.get(reference, math.nan) if reference else math.nan
+    if reference is not None and ref_rms < min_rms:
+        warnings.append(
+            f"{modality} features are tiny: per-dim RMS {ref_rms:.3g} (mean L2 norm {stats.mean_norm[reference]:.3g}) "
+            f"< {min_rms}. DualBranchVEGA adds position + speaker embeddings of RMS ≈ {CONTEXT_RMS:.2f} "
+            f"to the projected features, which at init have RMS ≈ {ref_rms / math.sqrt(3):.3g} "
+            f"({ratio:.0f}× smaller): the model may not learn from them. "
+            'Use VEGAConfig(input_norm="standardize") (fit_input_normalization / fit do it on the training split).'
+        )
+    elif reference is not None and ref_rms > max_rms:
+        warnings.append(
+            f"{modality} features are large: per-dim RMS {ref_rms:.3g} > {max_rms}. "
+            'Use VEGAConfig(input_norm="standardize") or scale them.'
+        )
+    for split, value in rms.items():
+        if split != reference and reference is not None and value > 0 and ref_rms > 0:
+            factor = max(value / ref_rms, ref_rms / value)
+            if factor > _SPLIT_RMS_RATIO:
+                warnings.append(
+                    f"{modality} features of {split} have RMS {value:.3g}, {factor:.1f}× off {reference}'s "
+                    f"{ref_rms:.3g}: were the splits extracted or normalised differently?"
+                )
+    return warnings
+
+
+def _defect_warnings(stats: ModalityStats, reference: str | None) -> list[str]:
+    """Warnings on one modality's NaN/Inf values and constant dims."""
+    warnings: list[str] = []
+    modality, dim, constant = stats.name, stats.dim, stats.constant_dims
+    for split, count in stats.nonfinite.items():
+        if count:
+            warnings.append(f"{modality} features of {split} hold {count} NaN/Inf values; clean them first")
+    if constant and len(constant) < dim:
+        warnings.append(
+            f"{modality}: {len(constant)} of {dim} dims are constant on {reference} (e.g. {constant[:5]}); "
+            "they carry no information"
+        )
+    elif constant:
+        warnings.append(f"{modality}: every dim is constant on {reference}; these features carry no information")
+    return warnings
+
+
+def _split_stats(split: str, dialogues: Any, label_names: Any, speaker_names: list[str]) -> tuple[SplitStats, bool]:
+    """One split's :class:`SplitStats` (dialogue lengths, class and speaker counts) and whether it has labels."""
+    lengths = [d.length for d in dialogues]
+    labels = torch.cat([d.labels for d in dialogues]) if dialogues else torch.zeros(0, dtype=torch.long)
+    speakers = torch.cat([d.speakers for d in dialogues]) if dialogues else torch.zeros(0, dtype=torch.long)
+    class_counter = Counter(labels[labels >= 0].tolist())
+    speaker_counter = Counter(speakers.tolist())
+    stats = SplitStats(
+        name=split,
+        dialogues=len(dialogues),
+        utterances=sum(lengths),
+        unlabelled=int((labels < 0).sum()),
+        min_length=min(lengths, default=0),
+        mean_length=sum(lengths) / len(lengths) if lengths else 0.0,
+        max_length=max(lengths, default=0),
+        class_counts={name: class_counter.get(i, 0) for i, name in enumerate(label_names)},
+        speaker_counts={
+            (speaker_names[i] if 0 <= i < len(speaker_names) else str(i)): c for i, c in sorted(speaker_counter.items())
+        },
+    )
+    return stats, bool(class_counter)
+
+
+def _split_warnings(stats: SplitStats, labelled: bool) -> list[str]:
+    """Warnings on one split: classes that never occur in it, a train split without labels."""
+    warnings: list[str] = []
+    if stats.dialogues and labelled:
+        absent = [name for name, c in stats.class_counts.items() if c == 0]
+        if absent:
+            warnings.append(
+                f"class(es) {absent} never occur in {stats.name}"
+                + (": the model cannot learn them" if stats.name == "train" else ": their F1 is undefined there")
+            )
+    if stats.dialogues and stats.unlabelled == stats.utterances and stats.name == "train":
+        warnings.append("the train split has no labels")
+    return warnings
+
+
 def feature_report(
     features: FeatureSet,
     *,
@@ -209,92 +328,18 @@ def feature_report(
     """
     splits = {name: ds for name, ds in features.splits().items() if ds}
     warnings: list[str] = []
-    speaker_names = features.extras.get("speaker_names")
-    if not (isinstance(speaker_names, list) and len(speaker_names) == features.num_speakers):
-        speaker_names = [str(i) for i in range(features.num_speakers)]
-
     modalities: dict[str, ModalityStats] = {}
     for modality, dim in features.modality_dims.items():
-        rms: dict[str, float] = {}
-        norm: dict[str, float] = {}
-        bad: dict[str, int] = {}
-        for split, dialogues in splits.items():
-            rows = torch.cat([d.features[modality].detach().cpu().reshape(-1, dim) for d in dialogues])
-            rms[split], norm[split], bad[split] = _moments(rows)
-        reference = "train" if "train" in splits else next(iter(splits), None)
-        constant: list[int] = []
-        if reference is not None:
-            rows = torch.cat([d.features[modality].detach().cpu().reshape(-1, dim) for d in splits[reference]]).double()
-            rows = torch.where(torch.isfinite(rows), rows, torch.zeros_like(rows))
-            spread = rows.amax(0) - rows.amin(0) if rows.shape[0] else torch.zeros(dim)
-            constant = spread.eq(0).nonzero().flatten().tolist()
-        ref_rms = rms.get(reference, math.nan) if reference else math.nan
-        ratio = CONTEXT_RMS / (ref_rms / math.sqrt(3)) if ref_rms and ref_rms > 0 else math.inf
-        modalities[modality] = ModalityStats(modality, dim, rms, norm, bad, constant, ratio)
+        stats, reference = _modality_stats(modality, dim, splits)
+        modalities[modality] = stats
+        warnings += _scale_warnings(stats, reference, min_rms, max_rms)
+        warnings += _defect_warnings(stats, reference)
 
-        if reference is not None and ref_rms < min_rms:
-            warnings.append(
-                f"{modality} features are tiny: per-dim RMS {ref_rms:.3g} (mean L2 norm {norm[reference]:.3g}) "
-                f"< {min_rms}. DualBranchVEGA adds position + speaker embeddings of RMS ≈ {CONTEXT_RMS:.2f} "
-                f"to the projected features, which at init have RMS ≈ {ref_rms / math.sqrt(3):.3g} "
-                f"({ratio:.0f}× smaller): the model may not learn from them. "
-                'Use VEGAConfig(input_norm="standardize") (fit_input_normalization / fit do it on the training split).'
-            )
-        elif reference is not None and ref_rms > max_rms:
-            warnings.append(
-                f"{modality} features are large: per-dim RMS {ref_rms:.3g} > {max_rms}. "
-                'Use VEGAConfig(input_norm="standardize") or scale them.'
-            )
-        for split, value in rms.items():
-            if split != reference and reference is not None and value > 0 and ref_rms > 0:
-                factor = max(value / ref_rms, ref_rms / value)
-                if factor > _SPLIT_RMS_RATIO:
-                    warnings.append(
-                        f"{modality} features of {split} have RMS {value:.3g}, {factor:.1f}× off {reference}'s "
-                        f"{ref_rms:.3g}: were the splits extracted or normalised differently?"
-                    )
-        for split, count in bad.items():
-            if count:
-                warnings.append(f"{modality} features of {split} hold {count} NaN/Inf values; clean them first")
-        if constant and len(constant) < dim:
-            warnings.append(
-                f"{modality}: {len(constant)} of {dim} dims are constant on {reference} (e.g. {constant[:5]}); "
-                "they carry no information"
-            )
-        elif constant:
-            warnings.append(f"{modality}: every dim is constant on {reference}; these features carry no information")
-
+    speaker_names = _speaker_names(features)
     split_stats: dict[str, SplitStats] = {}
     for split, dialogues in features.splits().items():
-        lengths = [d.length for d in dialogues]
-        labels = torch.cat([d.labels for d in dialogues]) if dialogues else torch.zeros(0, dtype=torch.long)
-        speakers = torch.cat([d.speakers for d in dialogues]) if dialogues else torch.zeros(0, dtype=torch.long)
-        class_counter = Counter(labels[labels >= 0].tolist())
-        speaker_counter = Counter(speakers.tolist())
-        stats = SplitStats(
-            name=split,
-            dialogues=len(dialogues),
-            utterances=sum(lengths),
-            unlabelled=int((labels < 0).sum()),
-            min_length=min(lengths, default=0),
-            mean_length=sum(lengths) / len(lengths) if lengths else 0.0,
-            max_length=max(lengths, default=0),
-            class_counts={name: class_counter.get(i, 0) for i, name in enumerate(features.label_names)},
-            speaker_counts={
-                (speaker_names[i] if 0 <= i < len(speaker_names) else str(i)): c
-                for i, c in sorted(speaker_counter.items())
-            },
-        )
-        split_stats[split] = stats
-        if dialogues and class_counter:
-            absent = [name for name, c in stats.class_counts.items() if c == 0]
-            if absent:
-                warnings.append(
-                    f"class(es) {absent} never occur in {split}"
-                    + (": the model cannot learn them" if split == "train" else ": their F1 is undefined there")
-                )
-        if dialogues and stats.unlabelled == stats.utterances and split == "train":
-            warnings.append("the train split has no labels")
+        split_stats[split], labelled = _split_stats(split, dialogues, features.label_names, speaker_names)
+        warnings += _split_warnings(split_stats[split], labelled)
 
     media = _media_stats(features, warnings)
     zero_shot = _zero_shot(features, anchors, warnings) if anchors is not None else {}

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import numpy as np
 import torch
@@ -316,6 +316,175 @@ def _label_index(names: Sequence[str]) -> dict[str, int]:
     return index
 
 
+_Utterance = tuple[str, str, str | None, int]
+"""One grouped utterance: (speaker, text, canonical label or None, line)."""
+
+
+def _check_speaker_multi(speaker_multi: str) -> None:
+    """Raise :class:`ConfigError` unless ``speaker_multi`` is ``"first"`` or ``"joined"``."""
+    if speaker_multi not in ("first", "joined"):
+        raise ConfigError(
+            f"unknown speaker_multi {speaker_multi!r}",
+            python_fix="pass speaker_multi='first' or 'joined'",
+            cli_fix="use --multi-speaker first or --multi-speaker joined",
+        )
+
+
+def _label_names(label_names: Sequence[str] | str) -> tuple[bool, tuple[str, ...]]:
+    """``(auto, names)``: whether the labels are ``"auto"``, else the class names the argument stands for."""
+    auto = isinstance(label_names, str) and label_names == "auto"
+    if isinstance(label_names, str) and not auto and label_names not in EMOTION_LABELS:
+        raise ConfigError(
+            f"unknown label set {label_names!r}",
+            python_fix=f"pass label_names='auto', one of {sorted(EMOTION_LABELS)} or a list of class names",
+            cli_fix=f"use --labels auto, --labels {'|'.join(sorted(EMOTION_LABELS))} or --labels a,b,c",
+        )
+    names: tuple[str, ...] = (
+        () if auto else (EMOTION_LABELS[label_names] if isinstance(label_names, str) else tuple(label_names))
+    )
+    return auto, names
+
+
+def _table_rows(
+    path: Path, columns: TableColumns, format: str, encoding: str, delimiter: str | None
+) -> tuple[str, Iterable[tuple[int, dict[str, Any]]]]:
+    """``(format, rows)``: the resolved format and the ``(line, row)`` pairs of the table at ``path``."""
+    if not path.is_file():
+        raise FileNotFoundError(f"dialogue table not found: {path}")
+    if format == "auto":
+        format = "jsonl" if path.suffix.lower() in (".jsonl", ".json", ".ndjson") else "csv"
+    text = _read_text(path, encoding)
+    rows = _jsonl_rows(text, path, columns) if format == "jsonl" else _csv_rows(text, path, delimiter)
+    return format, rows
+
+
+def _check_columns(row: Mapping[str, Any], columns: TableColumns, path: Path) -> None:
+    """Raise :class:`ConfigError` when ``row`` lacks a required column (the message lists those found)."""
+    missing = [c for c in columns.required() if c not in row]
+    if missing:
+        found = sorted(map(str, row))
+        raise ConfigError(
+            f"{path} has no column(s) {missing}; found {found}",
+            python_fix="pass columns=TableColumns(dialogue=..., utterance=..., speaker=..., text=..., "
+            "label=...) with the table's names (dialogue=('A', 'B') for a key spanning columns)",
+            cli_fix="name the table's columns with --dialogue-column (A,B,C for a key spanning "
+            "columns), --utterance-column, --speaker-column, --text-column and --label-column",
+        )
+
+
+def _row_key(row: Mapping[str, Any], columns: TableColumns, path: Path, line: int) -> tuple[str, str]:
+    """``(dialogue id, utterance id)`` of ``row``; a ``ValueError`` when either is empty."""
+    parts = [str(row.get(c, "") if row.get(c) is not None else "").strip() for c in columns.dialogue_columns]
+    dialogue = DIALOGUE_KEY_JOIN.join(parts)
+    utterance = str(row.get(columns.utterance, "")).strip()
+    if not all(parts) or not utterance:
+        raise ValueError(f"{path} line {line}: empty dialogue id or utterance id")
+    return dialogue, utterance
+
+
+def _row_speaker(row: Mapping[str, Any], columns: TableColumns, speaker_multi: str, cells: Counter[str]) -> str:
+    """The speaker of ``row`` (list-valued cells resolved by ``speaker_multi`` and counted in ``cells``)."""
+    if columns.speaker is None:
+        return ""
+    cell = row.get(columns.speaker)
+    listed = parse_speaker_cell(cell)
+    if listed is None:
+        return str(cell or "").strip()
+    cells["list"] += 1
+    if not listed:
+        cells["empty"] += 1
+    elif len(listed) > 1:
+        cells["several"] += 1
+    return (listed[0] if speaker_multi == "first" else " & ".join(listed)) if listed else ""
+
+
+def _raise_repeated(path: Path, line: int, dialogue: str, utterance: str, columns: TableColumns) -> NoReturn:
+    """Raise the :class:`ConfigError` for an utterance id repeated within one dialogue."""
+    key_columns = columns.dialogue_columns
+    shown = f"{columns.dialogue!r}" if len(key_columns) == 1 else f"{list(key_columns)}"
+    raise ConfigError(
+        f"{path} line {line}: dialogue {dialogue!r} repeats utterance id {utterance!r}; the dialogue "
+        f"key {shown} does not identify one conversation (is it only unique together with other "
+        "columns, e.g. season and episode?)",
+        python_fix="pass columns=TableColumns(dialogue=('Season', 'Episode', 'Scene_ID'), ...) with every "
+        "column of the key",
+        cli_fix="give every column of the key: --dialogue-column Season,Episode,Scene_ID",
+    )
+
+
+def _group_rows(
+    rows: Iterable[tuple[int, dict[str, Any]]],
+    path: Path,
+    columns: TableColumns,
+    *,
+    check_once: bool,
+    clean_text: bool,
+    speaker_multi: str,
+    index: Mapping[str, int] | None,
+) -> tuple[dict[str, dict[str, _Utterance]], dict[str, tuple[int, int]], Counter[str]]:
+    """``(grouped, unknown, cells)``: utterances by dialogue and utterance id, labels outside ``index`` (raw
+    label → (count, first line); ``index=None`` accepts every label) and the speaker-cell counts."""
+    grouped: dict[str, dict[str, _Utterance]] = {}
+    unknown: dict[str, tuple[int, int]] = {}
+    cells: Counter[str] = Counter()
+    checked_columns = False
+    for line, row in rows:
+        if not checked_columns:
+            _check_columns(row, columns, path)
+            checked_columns = check_once  # JSON objects may differ line to line
+        dialogue, utterance = _row_key(row, columns, path, line)
+        utterance_text = str(row.get(columns.text) or "")
+        if clean_text:
+            utterance_text = normalize_text(utterance_text)
+        speaker = _row_speaker(row, columns, speaker_multi, cells)
+        raw_label = row.get(columns.label) if columns.label is not None else None
+        label_key: str | None = None
+        if raw_label is not None and str(raw_label).strip():
+            label_key = canonical_label(str(raw_label))
+            if index is not None and label_key not in index:
+                count, first = unknown.get(str(raw_label).strip(), (0, line))
+                unknown[str(raw_label).strip()] = (count + 1, first)
+        utterances = grouped.setdefault(dialogue, {})
+        if utterance in utterances:
+            _raise_repeated(path, line, dialogue, utterance, columns)
+        utterances[utterance] = (speaker, utterance_text, label_key, line)
+    return grouped, unknown, cells
+
+
+def _raise_unknown_labels(path: Path, names: Sequence[str], unknown: Mapping[str, tuple[int, int]]) -> NoReturn:
+    """Raise the :class:`ConfigError` listing every label outside ``names`` with its count and first line."""
+    listed_labels = ", ".join(f"{name!r} ×{count} (first at line {first})" for name, (count, first) in unknown.items())
+    raise ConfigError(
+        f"{path} has labels outside the label set {list(names)}: {listed_labels}",
+        python_fix="pass label_names='auto' (the table's own labels) or label_names=[...] with every class",
+        cli_fix="use --labels auto (the training table's own labels) or --labels a,b,c with every class",
+    )
+
+
+def _raw_dialogues(
+    grouped: Mapping[str, Mapping[str, _Utterance]], index: Mapping[str, int]
+) -> tuple[list[RawDialogue], int]:
+    """``(dialogues, gaps)``: one :class:`RawDialogue` per group, utterances sorted by id, and how many
+    dialogues have gaps in their numeric utterance ids."""
+    dialogues = []
+    gaps = 0
+    for dialogue_id, utterances in grouped.items():
+        order = sorted(utterances, key=_order_key)
+        numeric = [float(u) for u in order if _order_key(u)[0] == 0]
+        if len(numeric) == len(order) and numeric[-1] - numeric[0] + 1 != len(order):
+            gaps += 1
+        dialogues.append(
+            RawDialogue(
+                id=dialogue_id,
+                utterance_ids=order,
+                speakers=[utterances[u][0] for u in order],
+                texts=[utterances[u][1] for u in order],
+                labels=[index[k] if (k := utterances[u][2]) is not None else -1 for u in order],
+            )
+        )
+    return dialogues, gaps
+
+
 def load_dialogue_table(
     path: str | os.PathLike[str],
     *,
@@ -361,118 +530,26 @@ def load_dialogue_table(
         ValueError: an unreadable encoding.
     """
     columns = columns or TableColumns()
-    if speaker_multi not in ("first", "joined"):
-        raise ConfigError(
-            f"unknown speaker_multi {speaker_multi!r}",
-            python_fix="pass speaker_multi='first' or 'joined'",
-            cli_fix="use --multi-speaker first or --multi-speaker joined",
-        )
-    auto = isinstance(label_names, str) and label_names == "auto"
-    if isinstance(label_names, str) and not auto and label_names not in EMOTION_LABELS:
-        raise ConfigError(
-            f"unknown label set {label_names!r}",
-            python_fix=f"pass label_names='auto', one of {sorted(EMOTION_LABELS)} or a list of class names",
-            cli_fix=f"use --labels auto, --labels {'|'.join(sorted(EMOTION_LABELS))} or --labels a,b,c",
-        )
-    names: tuple[str, ...] = (
-        () if auto else (EMOTION_LABELS[label_names] if isinstance(label_names, str) else tuple(label_names))
-    )
+    _check_speaker_multi(speaker_multi)
+    auto, names = _label_names(label_names)
     index = _label_index(names) if not auto else {}
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"dialogue table not found: {path}")
-    if format == "auto":
-        format = "jsonl" if path.suffix.lower() in (".jsonl", ".json", ".ndjson") else "csv"
-    text = _read_text(path, encoding)
-    rows = _jsonl_rows(text, path, columns) if format == "jsonl" else _csv_rows(text, path, delimiter)
-
-    key_columns = columns.dialogue_columns
-    grouped: dict[str, dict[str, tuple[str, str, str | None, int]]] = {}
-    unknown: Counter[str] = Counter()
-    unknown_first: dict[str, int] = {}
-    cells: Counter[str] = Counter()
-    checked_columns = False
-    for line, row in rows:
-        if not checked_columns:
-            missing = [c for c in columns.required() if c not in row]
-            if missing:
-                found = sorted(map(str, row))
-                raise ConfigError(
-                    f"{path} has no column(s) {missing}; found {found}",
-                    python_fix="pass columns=TableColumns(dialogue=..., utterance=..., speaker=..., text=..., "
-                    "label=...) with the table's names (dialogue=('A', 'B') for a key spanning columns)",
-                    cli_fix="name the table's columns with --dialogue-column (A,B,C for a key spanning "
-                    "columns), --utterance-column, --speaker-column, --text-column and --label-column",
-                )
-            checked_columns = format == "csv"  # JSON objects may differ line to line
-        parts = [str(row.get(c, "") if row.get(c) is not None else "").strip() for c in key_columns]
-        dialogue = DIALOGUE_KEY_JOIN.join(parts)
-        utterance = str(row.get(columns.utterance, "")).strip()
-        if not all(parts) or not utterance:
-            raise ValueError(f"{path} line {line}: empty dialogue id or utterance id")
-        utterance_text = str(row.get(columns.text) or "")
-        if clean_text:
-            utterance_text = normalize_text(utterance_text)
-        speaker = ""
-        if columns.speaker is not None:
-            cell = row.get(columns.speaker)
-            listed = parse_speaker_cell(cell)
-            if listed is None:
-                speaker = str(cell or "").strip()
-            else:
-                cells["list"] += 1
-                if not listed:
-                    cells["empty"] += 1
-                elif len(listed) > 1:
-                    cells["several"] += 1
-                speaker = (listed[0] if speaker_multi == "first" else " & ".join(listed)) if listed else ""
-        raw_label = row.get(columns.label) if columns.label is not None else None
-        label_key: str | None = None
-        if raw_label is not None and str(raw_label).strip():
-            label_key = canonical_label(str(raw_label))
-            if not auto and label_key not in index:
-                unknown[str(raw_label).strip()] += 1
-                unknown_first.setdefault(str(raw_label).strip(), line)
-        utterances = grouped.setdefault(dialogue, {})
-        if utterance in utterances:
-            shown = f"{columns.dialogue!r}" if len(key_columns) == 1 else f"{list(key_columns)}"
-            raise ConfigError(
-                f"{path} line {line}: dialogue {dialogue!r} repeats utterance id {utterance!r}; the dialogue "
-                f"key {shown} does not identify one conversation (is it only unique together with other "
-                "columns, e.g. season and episode?)",
-                python_fix="pass columns=TableColumns(dialogue=('Season', 'Episode', 'Scene_ID'), ...) with every "
-                "column of the key",
-                cli_fix="give every column of the key: --dialogue-column Season,Episode,Scene_ID",
-            )
-        utterances[utterance] = (speaker, utterance_text, label_key, line)
+    format, rows = _table_rows(path, columns, format, encoding, delimiter)
+    grouped, unknown, cells = _group_rows(
+        rows,
+        path,
+        columns,
+        check_once=format == "csv",
+        clean_text=clean_text,
+        speaker_multi=speaker_multi,
+        index=None if auto else index,
+    )
     if unknown:
-        listed_labels = ", ".join(
-            f"{name!r} ×{count} (first at line {unknown_first[name]})" for name, count in unknown.items()
-        )
-        raise ConfigError(
-            f"{path} has labels outside the label set {list(names)}: {listed_labels}",
-            python_fix="pass label_names='auto' (the table's own labels) or label_names=[...] with every class",
-            cli_fix="use --labels auto (the training table's own labels) or --labels a,b,c with every class",
-        )
+        _raise_unknown_labels(path, names, unknown)
     if auto:
         names = tuple(sorted({u[2] for utts in grouped.values() for u in utts.values() if u[2] is not None}))
         index = _label_index(names)
-    dialogues = []
-    gaps = 0
-    for dialogue_id, utterances in grouped.items():
-        order = sorted(utterances, key=_order_key)
-        numeric = [float(u) for u in order if _order_key(u)[0] == 0]
-        if len(numeric) == len(order) and numeric[-1] - numeric[0] + 1 != len(order):
-            gaps += 1
-        dialogues.append(
-            RawDialogue(
-                id=dialogue_id,
-                utterance_ids=order,
-                speakers=[utterances[u][0] for u in order],
-                texts=[utterances[u][1] for u in order],
-                labels=[index[k] if (k := utterances[u][2]) is not None else -1 for u in order],
-            )
-        )
+    dialogues, gaps = _raw_dialogues(grouped, index)
     if not dialogues:
         raise ValueError(f"{path} holds no utterances")
     if gaps:
