@@ -1,8 +1,9 @@
-"""Atomic file writes: a file the library writes is complete or absent, never half-written."""
+"""Atomic file writes (a file the library writes is complete or absent, never half-written) and JSON-lines reading."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -64,6 +65,25 @@ def safe_torch_load(path: str | os.PathLike[str]) -> Any:
             f"({type(err).__name__}: {first}). Files that need full unpickling can run arbitrary code; "
             "re-save them as plain state dicts/tensors from a trusted environment."
         ) from err
+
+
+def jsonl_records(text: str, path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of JSON-lines ``text`` read from ``path``.
+
+    Raises:
+        ValueError: a line that is not valid JSON or not a JSON object (``path`` and the line named).
+    """
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip().lstrip("\ufeff")
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path} line {number}: not valid JSON ({err.msg})") from err
+        if not isinstance(record, dict):
+            raise ValueError(f"{path} line {number}: expected a JSON object, got {type(record).__name__}")
+        yield number, record
 
 
 def read_safetensors(

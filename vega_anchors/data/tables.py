@@ -34,6 +34,7 @@ from typing import Any, Literal, NoReturn
 import numpy as np
 import torch
 
+from .._io import jsonl_records
 from ..errors import ConfigError
 from ..labels import EMOTION_LABELS, canonical_label
 from .types import Dialogue, FeatureSet
@@ -270,16 +271,7 @@ def _csv_rows(text: str, path: Path, delimiter: str | None) -> Iterable[tuple[in
 
 
 def _jsonl_rows(text: str, path: Path, columns: TableColumns) -> Iterable[tuple[int, dict[str, Any]]]:
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip().lstrip("\ufeff")
-        if not line:
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} line {number}: not valid JSON ({err.msg})") from err
-        if not isinstance(record, dict):
-            raise ValueError(f"{path} line {number}: expected a JSON object, got {type(record).__name__}")
+    for number, record in jsonl_records(text, path):
         if isinstance(record.get(columns.text), list):  # one dialogue per line: lists of utterances
             n = len(record[columns.text])
             for i in range(n):

@@ -27,6 +27,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from .._hf import check_hidden_layers
 from .._io import atomic_write
 from .tables import DialogueTable, RawDialogue
 
@@ -176,13 +177,7 @@ class HFTextEncoder:
         self.tokenizer = AutoTokenizer.from_pretrained(self.name, **kwargs)
         self.model = AutoModel.from_pretrained(self.name, **kwargs).to(self.device).eval()
         depth = int(self.model.config.num_hidden_layers)  # hidden states: embeddings + one per layer
-        self.layers = tuple(int(i) for i in layers)
-        bad = [i for i in self.layers if not -(depth + 1) <= i <= depth]
-        if not self.layers or bad:
-            raise ValueError(
-                f"layers must pick hidden states of {self.name} ({depth} layers: indices {-(depth + 1)}..{depth}); "
-                f"got {list(layers)}"
-            )
+        self.layers = check_hidden_layers(self.name, depth, layers)
         local = Path(self.name)
         base = _local_identity(local) if local.exists() else f"{self.name}@{kwargs.get('revision', 'default')}"
         self.identity = f"transformers\n{base}\npooling={pooling}\nmax_length={max_length}\nnormalize={normalize}"

@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from .._hf import check_hidden_layers
 from .decode import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
@@ -170,13 +171,7 @@ class HFAudioExtractor:
             raise ValueError(f"{self.name} expects {rate} Hz audio; audio is decoded at {SAMPLE_RATE} Hz")
         self.model = AutoModel.from_pretrained(self.name, **kwargs).to(self.device).eval()
         depth = int(self.model.config.num_hidden_layers)
-        self.layers = tuple(int(i) for i in layers)
-        bad = [i for i in self.layers if not -(depth + 1) <= i <= depth]
-        if not self.layers or bad:
-            raise ValueError(
-                f"layers must pick hidden states of {self.name} ({depth} layers: indices {-(depth + 1)}..{depth}); "
-                f"got {list(layers)}"
-            )
+        self.layers = check_hidden_layers(self.name, depth, layers)
         self.max_samples = int(max_seconds * SAMPLE_RATE)
         self.dim = int(self.model.config.hidden_size) * len(self.layers)
         local = Path(self.name)

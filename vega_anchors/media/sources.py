@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import os
 import re
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .._io import jsonl_records
 from ..data.tables import DialogueTable
 
 logger = logging.getLogger(__name__)
@@ -223,15 +223,7 @@ def iemocap_media(
 def _manifest_rows(path: Path) -> Iterable[tuple[int, dict[str, object]]]:
     text = path.read_text(encoding="utf-8-sig")
     if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path} line {number}: not valid JSON ({err.msg})") from err
-                if not isinstance(record, dict):
-                    raise ValueError(f"{path} line {number}: expected a JSON object")
-                yield number, record
+        yield from jsonl_records(text, path)
     else:
         reader = csv.DictReader(io.StringIO(text, newline=""))
         for row in reader:
