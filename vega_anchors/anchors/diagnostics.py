@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 if TYPE_CHECKING:
     from .bank import AnchorBank
@@ -158,13 +159,7 @@ def anchor_diagnostics(
     """
     names = list(bank.class_names)
     n_cls = len(names)
-    counts = bank.counts.detach().cpu().long()
-    ex = bank.exemplars.detach().cpu().float()  # [C, K, D], unit rows, zero padding
-    centers = F.normalize(bank.centers.detach().cpu().float(), dim=-1)  # [C, D]
-    valid = torch.arange(ex.shape[1]) < counts[:, None]  # [C, K]
-    feats = ex[valid]  # [N, D]
-    owner = torch.arange(n_cls)[:, None].expand_as(valid)[valid]  # [N]
-    index = torch.arange(ex.shape[1])[None].expand_as(valid)[valid]  # [N]
+    ex, counts, centers, feats, owner, index = _flatten(bank)
 
     # spread: mean cosine to the own (unit) centre
     cos_all = feats @ centers.T  # [N, C]
@@ -172,7 +167,56 @@ def anchor_diagnostics(
     spread = [float(own[owner == c].mean()) for c in range(n_cls)]
     center_cos = (centers @ centers.T).clamp(-1, 1)
 
-    # leave-one-out nearest centre: own centre recomputed without the exemplar
+    confusion = _loo_confusion(ex, counts, feats, owner, cos_all)
+    per_class = [
+        float(confusion[c, c] / confusion[c].sum()) if int(confusion[c].sum()) > 0 else float("nan")
+        for c in range(n_cls)
+    ]
+    loo_acc = float(confusion.diag().sum() / confusion.sum()) if int(confusion.sum()) > 0 else float("nan")
+    duplicates, num_duplicates = _near_duplicates(feats, owner, index, names, duplicate_cosine)
+    nearer, num_nearer = _nearer_other(cos_all, own, owner, index, names)
+    thresholds = {
+        "min_count": min_count,
+        "center_cosine": center_cosine,
+        "loo_margin": loo_margin,
+        "class_loo": class_loo,
+        "duplicate_cosine": duplicate_cosine,
+        "nearer_other_fraction": nearer_other_fraction,
+    }
+    diagnostics = AnchorDiagnostics(
+        class_names=names,
+        counts=counts.tolist(),
+        spread=spread,
+        center_cosine=center_cos.tolist(),
+        loo_accuracy=loo_acc,
+        loo_per_class=per_class,
+        loo_confusion=confusion.tolist(),
+        chance=1.0 / n_cls,
+        near_duplicates=duplicates,
+        num_near_duplicates=num_duplicates,
+        nearer_other=nearer,
+        num_nearer_other=num_nearer,
+        thresholds=thresholds,
+    )
+    diagnostics.warnings = _class_warnings(diagnostics) + _bank_warnings(diagnostics) + _exemplar_warnings(diagnostics)
+    return diagnostics
+
+
+def _flatten(bank: AnchorBank) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """``(exemplars [C, K, D], counts [C], unit centres [C, D], features [N, D], owner class [N], index [N])``."""
+    counts = bank.counts.detach().cpu().long()
+    ex = bank.exemplars.detach().cpu().float()  # [C, K, D], unit rows, zero padding
+    centers = F.normalize(bank.centers.detach().cpu().float(), dim=-1)  # [C, D]
+    valid = torch.arange(ex.shape[1]) < counts[:, None]  # [C, K]
+    feats = ex[valid]  # [N, D]
+    owner = torch.arange(len(counts))[:, None].expand_as(valid)[valid]  # [N]
+    index = torch.arange(ex.shape[1])[None].expand_as(valid)[valid]  # [N]
+    return ex, counts, centers, feats, owner, index
+
+
+def _loo_confusion(ex: Tensor, counts: Tensor, feats: Tensor, owner: Tensor, cos_all: Tensor) -> Tensor:
+    """``[C, C]`` leave-one-out nearest-centre counts (own centre recomputed without the exemplar)."""
+    n_cls = len(counts)
     sums = ex.sum(1)  # [C, D]
     loo_counts = (counts[owner] - 1).clamp(min=1).float()
     loo_own = F.normalize((sums[owner] - feats) / loo_counts[:, None], dim=-1)
@@ -183,17 +227,16 @@ def anchor_diagnostics(
     confusion = torch.zeros(n_cls, n_cls, dtype=torch.long)
     for t, p in zip(owner[usable].tolist(), predicted[usable].tolist(), strict=True):
         confusion[t, p] += 1
-    per_class = [
-        float(confusion[c, c] / confusion[c].sum()) if int(confusion[c].sum()) > 0 else float("nan")
-        for c in range(n_cls)
-    ]
-    loo_acc = float(confusion.diag().sum() / confusion.sum()) if int(confusion.sum()) > 0 else float("nan")
-    chance = 1.0 / n_cls
+    return confusion
 
-    # near-duplicates among all exemplars
+
+def _near_duplicates(
+    feats: Tensor, owner: Tensor, index: Tensor, names: list[str], threshold: float
+) -> tuple[list[dict[str, Any]], int]:
+    """Near-duplicate exemplar pairs (most similar first, at most ``_MAX_LISTED``) and their total count."""
     sim = feats @ feats.T
     upper = torch.triu(torch.ones_like(sim, dtype=torch.bool), diagonal=1)
-    hits = (sim >= duplicate_cosine) & upper
+    hits = (sim >= threshold) & upper
     pairs = hits.nonzero().tolist()
     pairs.sort(key=lambda ij: -float(sim[ij[0], ij[1]]))
     duplicates = [
@@ -201,8 +244,14 @@ def anchor_diagnostics(
          "cosine": round(float(sim[i, j]), 6)}
         for i, j in pairs[:_MAX_LISTED]
     ]  # fmt: skip
+    return duplicates, int(hits.sum())
 
-    # exemplars nearer another class's (full) centre than their own
+
+def _nearer_other(
+    cos_all: Tensor, own: Tensor, owner: Tensor, index: Tensor, names: list[str]
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """Exemplars nearer another class's (full) centre than their own (at most ``_MAX_LISTED``), and counts per class."""
+    n_cls = len(names)
     others = cos_all.clone()
     others[torch.arange(len(owner)), owner] = -math.inf
     best_other, best_other_cls = others.max(1) if n_cls > 1 else (torch.full_like(own, -math.inf), owner)
@@ -213,57 +262,57 @@ def anchor_diagnostics(
          "cosine_own": round(float(own[i]), 6), "cosine_nearest": round(float(best_other[i]), 6)}
         for i in misplaced[:_MAX_LISTED]
     ]  # fmt: skip
+    return nearer, num_nearer
 
+
+def _class_warnings(d: AnchorDiagnostics) -> list[str]:
+    """Warnings about classes with too few exemplars and pairs of too similar centres."""
+    min_count, center_cosine = d.thresholds["min_count"], d.thresholds["center_cosine"]
+    names, n_cls = d.class_names, len(d.class_names)
     warnings: list[str] = []
     for c, name in enumerate(names):
-        if int(counts[c]) < min_count:
-            warnings.append(f"class {name!r} has {int(counts[c])} exemplar(s) (< {min_count}): its centre is noisy")
+        if d.counts[c] < min_count:
+            warnings.append(f"class {name!r} has {d.counts[c]} exemplar(s) (< {min_count}): its centre is noisy")
     for a in range(n_cls):
         for b in range(a + 1, n_cls):
-            if float(center_cos[a, b]) >= center_cosine:
+            if d.center_cosine[a][b] >= center_cosine:
                 warnings.append(
-                    f"centres of {names[a]!r} and {names[b]!r} have cosine {float(center_cos[a, b]):.3f} "
+                    f"centres of {names[a]!r} and {names[b]!r} have cosine {d.center_cosine[a][b]:.3f} "
                     f"(>= {center_cosine}): aligning to them teaches little"
                 )
-    floor = chance + loo_margin * (1 - chance)
-    if not math.isnan(loo_acc) and loo_acc < floor:
+    return warnings
+
+
+def _bank_warnings(d: AnchorDiagnostics) -> list[str]:
+    """Warnings about poor leave-one-out separability, overall and per class."""
+    class_loo, chance = d.thresholds["class_loo"], d.chance
+    warnings: list[str] = []
+    floor = chance + d.thresholds["loo_margin"] * (1 - chance)
+    if not math.isnan(d.loo_accuracy) and d.loo_accuracy < floor:
         warnings.append(
-            f"leave-one-out nearest-centre accuracy {loo_acc:.3f} is below {floor:.3f} (chance {chance:.3f}): "
+            f"leave-one-out nearest-centre accuracy {d.loo_accuracy:.3f} is below {floor:.3f} (chance {chance:.3f}): "
             "the classes are poorly separable in this encoder's space"
         )
-    for c, name in enumerate(names):
-        if not math.isnan(per_class[c]) and per_class[c] < class_loo:
-            warnings.append(f"class {name!r}: only {per_class[c]:.2f} of its exemplars are nearest its own centre")
-    if hits.any():
-        warnings.append(
-            f"{int(hits.sum())} near-duplicate exemplar pair(s) (cosine >= {duplicate_cosine}), "
-            f"e.g. {duplicates[0]['a']}[{duplicates[0]['i']}] / {duplicates[0]['b']}[{duplicates[0]['j']}]"
-        )
-    for c, name in enumerate(names):
-        if num_nearer[c] > nearer_other_fraction * int(counts[c]):
+    for c, name in enumerate(d.class_names):
+        if not math.isnan(d.loo_per_class[c]) and d.loo_per_class[c] < class_loo:
             warnings.append(
-                f"class {name!r}: {num_nearer[c]} of {int(counts[c])} exemplars are nearer another class's centre"
+                f"class {name!r}: only {d.loo_per_class[c]:.2f} of its exemplars are nearest its own centre"
             )
-    return AnchorDiagnostics(
-        class_names=names,
-        counts=counts.tolist(),
-        spread=spread,
-        center_cosine=center_cos.tolist(),
-        loo_accuracy=loo_acc,
-        loo_per_class=per_class,
-        loo_confusion=confusion.tolist(),
-        chance=chance,
-        near_duplicates=duplicates,
-        num_near_duplicates=int(hits.sum()),
-        nearer_other=nearer,
-        num_nearer_other=num_nearer,
-        warnings=warnings,
-        thresholds={
-            "min_count": min_count,
-            "center_cosine": center_cosine,
-            "loo_margin": loo_margin,
-            "class_loo": class_loo,
-            "duplicate_cosine": duplicate_cosine,
-            "nearer_other_fraction": nearer_other_fraction,
-        },
-    )
+    return warnings
+
+
+def _exemplar_warnings(d: AnchorDiagnostics) -> list[str]:
+    """Warnings about near-duplicate exemplars and exemplars nearer another class's centre."""
+    warnings: list[str] = []
+    if d.num_near_duplicates > 0:
+        first = d.near_duplicates[0]
+        warnings.append(
+            f"{d.num_near_duplicates} near-duplicate exemplar pair(s) (cosine >= {d.thresholds['duplicate_cosine']}), "
+            f"e.g. {first['a']}[{first['i']}] / {first['b']}[{first['j']}]"
+        )
+    for c, name in enumerate(d.class_names):
+        if d.num_nearer_other[c] > d.thresholds["nearer_other_fraction"] * d.counts[c]:
+            warnings.append(
+                f"class {name!r}: {d.num_nearer_other[c]} of {d.counts[c]} exemplars are nearer another class's centre"
+            )
+    return warnings

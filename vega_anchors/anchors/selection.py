@@ -105,14 +105,7 @@ def select_exemplars(
     Returns:
         :class:`Selection` with pool positions per class.
     """
-    if select not in SELECT_METHODS:
-        raise ValueError(f"select must be one of {SELECT_METHODS}, got {select!r}")
-    if per_class < 1:
-        raise ValueError(f"per_class must be >= 1, got {per_class}")
-    if features.dim() != 2 or features.shape[0] != len(labels):
-        raise ValueError(f"features must be [N, dim] with N = len(labels) = {len(labels)}, got {tuple(features.shape)}")
-    if duplicate_threshold is not None and not -1 <= duplicate_threshold <= 1:
-        raise ValueError(f"duplicate_threshold is a cosine in [-1, 1], got {duplicate_threshold}")
+    _check_arguments(features, labels, per_class=per_class, select=select, duplicate_threshold=duplicate_threshold)
     feats_all = F.normalize(features.detach().float().cpu(), dim=-1)
     order = list(dict.fromkeys(labels)) if classes is None else list(classes)
     result = Selection(
@@ -129,32 +122,64 @@ def select_exemplars(
         positions = torch.tensor([i for i, label in enumerate(labels) if label == name], dtype=torch.long)
         if positions.numel() == 0:
             raise ValueError(f"class {name!r} has no candidates; labels present: {sorted(set(labels))}")
-        feats = feats_all[positions]
         gen = torch.Generator().manual_seed(seed * 1_000_003 + c)
-        keep = torch.ones(len(positions), dtype=torch.bool)
-        if outlier_z is not None:
-            out = _outliers(feats, outlier_z)
-            keep &= ~out
-            result.removed_outliers[name] = positions[out].tolist()
-        if duplicate_threshold is not None:
-            if select == "typical":
-                visit = torch.argsort(-(feats @ F.normalize(feats[keep].mean(0), dim=0)), stable=True)
-            else:
-                visit = torch.randperm(len(positions), generator=gen)
-            visit = visit[keep[visit]]
-            dup = _duplicates(feats, visit, duplicate_threshold) & keep
-            keep &= ~dup
-            result.removed_duplicates[name] = positions[dup].tolist()
+        feats = feats_all[positions]
+        keep = _keep_mask(result, name, positions, feats, select, gen, outlier_z, duplicate_threshold)
         positions, feats = positions[keep], feats[keep]
         k = min(per_class, len(positions))
         if k < per_class:
             logger.info("class %s: only %d candidates for per_class=%d; keeping all", name, k, per_class)
-        if select == "random":
-            chosen = torch.randperm(len(positions), generator=gen)[:k].tolist()
-        elif select == "typical":
-            cos = feats @ F.normalize(feats.mean(0), dim=0)
-            chosen = torch.argsort(-cos, stable=True)[:k].tolist()
-        else:
-            chosen = _k_center(feats, k)
-        result.indices[name] = positions[chosen].tolist()
+        result.indices[name] = positions[_choose(feats, k, select, gen)].tolist()
     return result
+
+
+def _check_arguments(
+    features: Tensor, labels: Sequence[str], *, per_class: int, select: str, duplicate_threshold: float | None
+) -> None:
+    """Raise ``ValueError`` for invalid :func:`select_exemplars` arguments."""
+    if select not in SELECT_METHODS:
+        raise ValueError(f"select must be one of {SELECT_METHODS}, got {select!r}")
+    if per_class < 1:
+        raise ValueError(f"per_class must be >= 1, got {per_class}")
+    if features.dim() != 2 or features.shape[0] != len(labels):
+        raise ValueError(f"features must be [N, dim] with N = len(labels) = {len(labels)}, got {tuple(features.shape)}")
+    if duplicate_threshold is not None and not -1 <= duplicate_threshold <= 1:
+        raise ValueError(f"duplicate_threshold is a cosine in [-1, 1], got {duplicate_threshold}")
+
+
+def _keep_mask(
+    result: Selection,
+    name: str,
+    positions: Tensor,
+    feats: Tensor,
+    select: str,
+    gen: torch.Generator,
+    outlier_z: float | None,
+    duplicate_threshold: float | None,
+) -> Tensor:
+    """Mask of one class's candidates left after outlier and duplicate removal (recorded in ``result``)."""
+    keep = torch.ones(len(positions), dtype=torch.bool)
+    if outlier_z is not None:
+        out = _outliers(feats, outlier_z)
+        keep &= ~out
+        result.removed_outliers[name] = positions[out].tolist()
+    if duplicate_threshold is not None:
+        if select == "typical":
+            visit = torch.argsort(-(feats @ F.normalize(feats[keep].mean(0), dim=0)), stable=True)
+        else:
+            visit = torch.randperm(len(positions), generator=gen)
+        visit = visit[keep[visit]]
+        dup = _duplicates(feats, visit, duplicate_threshold) & keep
+        keep &= ~dup
+        result.removed_duplicates[name] = positions[dup].tolist()
+    return keep
+
+
+def _choose(feats: Tensor, k: int, select: str, gen: torch.Generator) -> list[int]:
+    """Positions (in ``feats``) of the ``k`` exemplars ``select`` picks, in selection order."""
+    if select == "random":
+        return torch.randperm(len(feats), generator=gen)[:k].tolist()
+    if select == "typical":
+        cos = feats @ F.normalize(feats.mean(0), dim=0)
+        return torch.argsort(-cos, stable=True)[:k].tolist()
+    return _k_center(feats, k)

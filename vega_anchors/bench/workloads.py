@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..distributed import autocast
-from ._measure import PRECISIONS, Record, _paired_ratio, _sig, count_flops, record, time_modes
+from ._measure import PRECISIONS, Record, Timing, _paired_ratio, _sig, count_flops, record, time_modes
 
 if TYPE_CHECKING:
     from ..data import DialogueBatch
@@ -403,8 +403,7 @@ def bench_anchors(
     ``cpu_native_low_precision`` says whether the CPU has native kernels for it (without them the
     low precision is emulated and slower, and no speed-up is to be expected).
     """
-    from ..anchors.bank import AnchorBank
-    from ..anchors.folder import find_class_images, load_image
+    from ..anchors.folder import find_class_images
     from ..toy import TINY_CLIP_MODEL, register_tiny_clip
 
     if any(p != "fp32" for p in precisions) and "fp32" not in precisions:
@@ -418,25 +417,10 @@ def bench_anchors(
         subset = max_images is not None and max_images < len(paths)
         timed_paths = paths[:max_images] if subset else paths
         encoders = _anchor_encoders(model_name, precisions, num_workers, batch_size, device)
-        base = next(iter(encoders.values()))
-        pixels = base.preprocess(load_image(timed_paths[0]))[None].to(device, base._compute_dtype())
-        flops_per_image = count_flops(lambda: base.model.encode_image(pixels))
-        sample = timed_paths[: min(16, len(timed_paths))]
-        start = time.perf_counter()
-        for p in sample:
-            base.preprocess(load_image(p))
-        decode_ms = (time.perf_counter() - start) / len(sample) * 1000
-
-        def call(enc: Any) -> Callable[[], Any]:
-            return (lambda: enc(timed_paths)) if subset else (lambda: AnchorBank.from_image_folder(root, enc))
-
-        fns = {mode: call(enc) for mode, enc in encoders.items()}
-        precision_of = {mode: enc.precision for mode, enc in encoders.items()}
-        timing = time_modes(fns, precision_of, repeats=repeats, warmup=warmup, device=device)
-        # features for the agreement check: the fp32 reference and each low-precision mode
-        reference = next((m for m, p in precision_of.items() if p == "fp32"), None)
-        low = [m for m, p in precision_of.items() if p != "fp32"]
-        features = {m: encoders[m](timed_paths) for m in ([reference, *low] if reference and low else [])}
+        flops_per_image, decode_ms = _anchor_costs(next(iter(encoders.values())), timed_paths, device)
+        timing, reference, low, features = _time_anchor_modes(
+            encoders, root, timed_paths, subset, repeats=repeats, warmup=warmup, device=device
+        )
 
     n = len(timed_paths)
     records = []
@@ -450,17 +434,71 @@ def bench_anchors(
             gflop_per_image=_sig(flops_per_image / 1e9), decode_ms_per_image=round(decode_ms, 3),
             decode_overlapped=enc.num_workers > 0,
         )  # fmt: skip
-        if reference is not None and mode != reference:
-            out["speedup_vs_fp32"] = timing.ratio(reference, mode)
-        if mode in low and reference in features:
-            cos = F.cosine_similarity(features[mode], features[reference], dim=-1)
-            out["min_cosine_vs_fp32"] = round(float(cos.min()), 6)
-        if enc.precision != "fp32":
-            out["cast_once"] = True  # weights and inputs cast to the low dtype once, no autocast
-            if device.type == "cpu":
-                out["cpu_native_low_precision"] = _cpu_native(enc.precision)
+        out.update(_anchor_comparisons(mode, enc.precision, timing, reference, low, features, device))
         records.append(out)
     return records
+
+
+def _anchor_costs(base: Any, paths: Sequence[Path], device: torch.device) -> tuple[int, float]:
+    """FLOPs of encoding one image with ``base``, and its decode + preprocess time per image (ms)."""
+    from ..anchors.folder import load_image
+
+    pixels = base.preprocess(load_image(paths[0]))[None].to(device, base._compute_dtype())
+    flops_per_image = count_flops(lambda: base.model.encode_image(pixels))
+    sample = paths[: min(16, len(paths))]
+    start = time.perf_counter()
+    for p in sample:
+        base.preprocess(load_image(p))
+    return flops_per_image, (time.perf_counter() - start) / len(sample) * 1000
+
+
+def _time_anchor_modes(
+    encoders: Mapping[str, Any],
+    root: Path,
+    paths: Sequence[Path],
+    subset: bool,
+    *,
+    repeats: int,
+    warmup: int,
+    device: torch.device,
+) -> tuple[Timing, str | None, list[str], dict[str, torch.Tensor]]:
+    """Time the modes interleaved; then the fp32 reference mode, the low-precision modes and, when
+    both exist, their features of ``paths`` (for the agreement check)."""
+    from ..anchors.bank import AnchorBank
+
+    def call(enc: Any) -> Callable[[], Any]:
+        return (lambda: enc(paths)) if subset else (lambda: AnchorBank.from_image_folder(root, enc))
+
+    fns = {mode: call(enc) for mode, enc in encoders.items()}
+    precision_of = {mode: enc.precision for mode, enc in encoders.items()}
+    timing = time_modes(fns, precision_of, repeats=repeats, warmup=warmup, device=device)
+    reference = next((m for m, p in precision_of.items() if p == "fp32"), None)
+    low = [m for m, p in precision_of.items() if p != "fp32"]
+    features = {m: encoders[m](paths) for m in ([reference, *low] if reference and low else [])}
+    return timing, reference, low, features
+
+
+def _anchor_comparisons(
+    mode: str,
+    precision: str,
+    timing: Timing,
+    reference: str | None,
+    low: Sequence[str],
+    features: Mapping[str, torch.Tensor],
+    device: torch.device,
+) -> dict[str, Any]:
+    """The record fields comparing ``mode`` with the fp32 reference, and the low-precision notes."""
+    out: dict[str, Any] = {}
+    if reference is not None and mode != reference:
+        out["speedup_vs_fp32"] = timing.ratio(reference, mode)
+    if mode in low and reference in features:
+        cos = F.cosine_similarity(features[mode], features[reference], dim=-1)
+        out["min_cosine_vs_fp32"] = round(float(cos.min()), 6)
+    if precision != "fp32":
+        out["cast_once"] = True  # weights and inputs cast to the low dtype once, no autocast
+        if device.type == "cpu":
+            out["cpu_native_low_precision"] = _cpu_native(precision)
+    return out
 
 
 def _cpu_native(precision: str) -> bool:
