@@ -197,19 +197,26 @@ class HFTextEncoder:
         ).to(self.device)
         with torch.inference_mode():
             states = self.model(**batch, output_hidden_states=True).hidden_states  # depth + 1 × [N, L, D]
-        mask = batch["attention_mask"].unsqueeze(-1)
+        return self._pool(states, batch["attention_mask"])  # [N, D × len(layers)]
+
+    def _pool(self, states: Sequence[Any], mask: Any) -> np.ndarray:
+        """Pool each chosen hidden layer ``[N, L, D]`` over the tokens where ``mask [N, L]`` is 1 (or
+        take ``[CLS]``), normalise if asked, and concatenate: ``[N, D × len(layers)]`` float32."""
+        import torch
+
+        weights = mask.unsqueeze(-1)
         parts = []
         for index in self.layers:
             hidden = states[index]
             if self.pooling == "cls":
                 pooled = hidden[:, 0]
             else:
-                weights = mask.to(hidden.dtype)
-                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+                w = weights.to(hidden.dtype)
+                pooled = (hidden * w).sum(1) / w.sum(1).clamp_min(1.0)
             if self.normalize:
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
             parts.append(pooled)
-        return torch.cat(parts, dim=-1).float().cpu().numpy()  # [N, D × len(layers)]
+        return torch.cat(parts, dim=-1).float().cpu().numpy()
 
     def encode_pairs(self, texts: Sequence[str], contexts: Sequence[str]) -> np.ndarray:
         """``[N, D]`` embeddings of ``texts``, each read together with its context.
@@ -236,19 +243,7 @@ class HFTextEncoder:
         batch = batch.to(self.device)
         with torch.inference_mode():
             states = self.model(**batch, output_hidden_states=True).hidden_states
-        weights = target.to(self.device).unsqueeze(-1)
-        parts = []
-        for index in self.layers:
-            hidden = states[index]
-            if self.pooling == "cls":
-                pooled = hidden[:, 0]
-            else:
-                w = weights.to(hidden.dtype)
-                pooled = (hidden * w).sum(1) / w.sum(1).clamp_min(1.0)
-            if self.normalize:
-                pooled = torch.nn.functional.normalize(pooled, dim=-1)
-            parts.append(pooled)
-        return torch.cat(parts, dim=-1).float().cpu().numpy()
+        return self._pool(states, target.to(self.device))
 
 
 def load_text_encoder(
