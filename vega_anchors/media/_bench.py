@@ -63,7 +63,7 @@ def bench_media(
     model_name: str = "ViT-B-32-quickgelu",
     device: str | None = None,
     num_workers: Sequence[int] = (0, 1),
-    batch_utterances: int = 32,
+    batch_utterances: int = 8,
 ) -> list[dict[str, Any]]:
     """Time the media pipeline on ``num_clips`` generated MELD-like clips (``width``×``height`` H.264 at
     ``fps``, ``seconds`` long, espeak-ng speech or tones, the astronaut's face).
