@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 from pathlib import Path
 
 import pytest
 import torch
+from example_helpers import load_example
 
 from vega_anchors import AnchorBank, DualBranchVEGA, VEGAConfig
 from vega_anchors.data import synthetic_dialogues
 from vega_anchors.official import anchors_to_official, load_anchors, save_feature_pickle, to_official_state_dict
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DIMS = {"text": 12, "audio": 10, "visual": 6}
-
-
-def load_example(name: str):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture

@@ -240,7 +240,8 @@ class DualBranchVEGA(nn.Module):
         p = self.config.feature_mask_prob
         h: dict[str, Tensor] = {}
         for m, x in features.items():
-            x = masked_rows(x.reshape(b * t, -1), mask.reshape(-1)).reshape(x.shape)  # padding never leaks
+            if layout.index is None:  # padded execution runs every row: padding must not leak (packed never reads it)
+                x = masked_rows(x.reshape(b * t, -1), mask.reshape(-1)).reshape(x.shape)
             if self.training and p > 0:
                 # Feature-dimension masking: one mask per dialogue and modality (official augmentation).
                 keep = torch.rand(x.shape[0], 1, x.shape[-1], device=x.device) >= p
