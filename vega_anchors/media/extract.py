@@ -277,7 +277,7 @@ def _encode_and_store(
         waiting = [p for p in todo if "waveform" in p]
         if waiting:
             feats = np.asarray(audio([p["waveform"] for p in waiting]), dtype=np.float32)
-            for p, row in zip(waiting, feats, strict=False):
+            for p, row in zip(waiting, feats, strict=True):
                 p["audio_features"] = row
         for p in (*computed, *waiting):
             entries["audio"].append((p["item"], CacheEntry(p["audio_features"], True, p["silent"])))
@@ -286,7 +286,7 @@ def _encode_and_store(
         if todo:
             crops: list[FaceCrops] = [p["crops"] for p in todo]
             feats, valid = visual.encode(crops)
-            for p, row, ok, c in zip(todo, feats, valid, crops, strict=False):
+            for p, row, ok, c in zip(todo, feats, valid, crops, strict=True):
                 entries["visual"].append((p["item"], CacheEntry(row, bool(ok), not c.face_found)))
     for modality, pairs in entries.items():
         for item, entry in pairs:
