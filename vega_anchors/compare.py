@@ -167,7 +167,8 @@ def _check_same_utterances(preds: Sequence[RunPredictions]) -> None:
         if other.class_names != ref.class_names:
             problem = f"classes {other.class_names}, not {ref.class_names}"
         elif other.dialogue_ids != ref.dialogue_ids or other.lengths != ref.lengths:
-            pairs = zip(zip(ref.dialogue_ids, ref.lengths), zip(other.dialogue_ids, other.lengths), strict=False)
+            mine = list(zip(ref.dialogue_ids, ref.lengths, strict=False))
+            pairs = zip(mine, zip(other.dialogue_ids, other.lengths, strict=False), strict=False)
             diff = next((i for i, (x, y) in enumerate(pairs) if x != y), min(len(ref.lengths), len(other.lengths)))
             problem = (
                 f"other utterances ({len(other.dialogue_ids)} dialogues / {sum(other.lengths)} utterances, not "
