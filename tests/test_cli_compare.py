@@ -102,3 +102,10 @@ def test_ablate_cli_without_anchors_skips_the_anchor_ablations(runs, tmp_path: P
     out = capsys.readouterr().out
     assert "trained full" in out and "trained no-speaker" in out and "full − no-speaker" in out
     assert "no-anchors and no-sampling skipped" in out
+
+
+def test_ablate_refuses_before_training_when_no_ablation_applies(runs, tmp_path: Path, capsys) -> None:
+    argv = ["ablate", "--features", str(runs[0]), "--out", str(tmp_path / "abl"), "--only", "no-anchors"]
+    err = _error(capsys, argv)
+    assert "no ablation applies" in err and "--anchors text" in err
+    assert not (tmp_path / "abl" / "full").exists()

@@ -129,6 +129,11 @@ def ablate(
     plan, notes = _plan(fs, anchors, k0_features)
     if only:
         plan = {name: spec for name, spec in plan.items() if name in only}
+    if not plan:
+        raise ConfigError(
+            "no ablation applies to this store and these settings: " + "; ".join(notes),
+            python_fix="pass anchors='text' or a bank, or k0_features=", cli_fix="give --anchors text or --k0-features",
+        )  # fmt: skip
     directory = Path(out)
     runs, stores = [directory / "full"], [fs]
     metrics = train_run(fs, runs[0], anchors=anchors, seeds=seeds, model=model, train=train, **train_run_options)
@@ -146,11 +151,6 @@ def ablate(
             on_run(name, metrics)
         runs.append(directory / name)
         stores.append(store)
-    if len(runs) < 2:
-        raise ConfigError(
-            "no ablation applies to this store and these settings: " + "; ".join(notes),
-            python_fix="pass anchors='text' or a bank, or k0_features=", cli_fix="give --anchors text or --k0-features",
-        )  # fmt: skip
     result = compare_runs(runs, stores, split="test", resamples=resamples, seed=seed)
     result.notes.extend(notes)
     write_comparison(result, directory, stem="ablate")
