@@ -16,7 +16,7 @@ from .workloads import IEMOCAP_LENGTHS, ModelShape, bench_anchors, bench_epoch, 
 
 __all__ = ["main"]
 
-_DESCRIPTION = "Benchmarks: python -m vega_anchors.bench {train-step,overhead,epoch,anchors,media,all}."
+_DESCRIPTION = "Benchmarks: python -m vega_anchors.bench {train-step,overhead,epoch,anchors,media,compare,all}."
 
 
 # ---- CLI -----------------------------------------------------------------------------------------
@@ -88,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--num-workers", type=_ints, default=[0, 1], help="comma list, e.g. 0,1")
     _common(p)
 
+    p = sub.add_parser("compare", help="compare's statistics on a MELD-test-sized synthetic split (seconds)")
+    p.add_argument("--resamples", type=int, default=1000)
+    _common(p)
+
     p = sub.add_parser("all", help="every workload, side by side")
     p.add_argument("--lengths", type=_ints, default=list(IEMOCAP_LENGTHS))
     p.add_argument("--max-batches", type=int, default=None, help="epoch: time only the first N batches")
@@ -137,6 +141,10 @@ def _run(args: argparse.Namespace) -> Iterator[Record]:
         from ..media._bench import bench_media  # needs vega-anchors[media]
 
         yield from bench_media(num_clips=args.clips, num_workers=args.num_workers, device=args.device)
+    elif cmd == "compare":
+        from ._compare import bench_compare
+
+        yield from bench_compare(resamples=args.resamples, repeats=args.repeats)
     elif cmd == "all":
         yield gemm_peak("fp32", device=device, repeats=args.repeats)
         yield gemm_peak("bf16", device=device, repeats=args.repeats)

@@ -117,6 +117,9 @@ class VEGAConfig(_Model):
     dropout: float = Field(0.53, ge=0.0, lt=1.0)
     num_classes: int = Field(6, ge=2)
     num_speakers: int = Field(2, ge=1)
+    speaker_embedding: bool = Field(
+        True, description="add a learned speaker embedding to each utterance's context (False: positions only)"
+    )
     max_utterances: int = Field(512, ge=1, description="longest dialogue (positional table size)")
     anchor_dim: int = Field(512, ge=1)
     classifier: HeadConfig = Field(default_factory=lambda: HeadConfig(layers=3, activation="gelu", dropout=0.3963))

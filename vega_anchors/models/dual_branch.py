@@ -236,7 +236,9 @@ class DualBranchVEGA(nn.Module):
         b, t = mask.shape
         position = torch.arange(t, device=mask.device).expand(b, t)
         pos = layout.to_rows(position[..., None]).squeeze(-1)
-        context = self.positions.to(proj_dtype)[pos] + self.speaker_embedding(spk)  # [N, H]
+        context = self.positions.to(proj_dtype)[pos]  # [N, H]
+        if self.config.speaker_embedding:
+            context = context + self.speaker_embedding(spk)
         p = self.config.feature_mask_prob
         h: dict[str, Tensor] = {}
         for m, x in features.items():
