@@ -120,8 +120,6 @@ def test_official_formats_sit_above_the_rest() -> None:
     for module, path in _modules().items():
         if module.startswith(("vega_anchors.official", "vega_anchors.cli", "vega_anchors.bench")) or module in (
             "vega_anchors",
-            "vega_anchors.interop",
-            "vega_anchors.data.pickles",
             "vega_anchors.data",
         ):
             continue

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,10 +38,6 @@ def _unit_rows(x: Tensor) -> Tensor:
     tol = 16 * torch.finfo(x.dtype).eps
     is_unit = (x.norm(dim=-1, keepdim=True) - 1).abs() <= tol
     return torch.where(is_unit, x, F.normalize(x, dim=-1))
-
-
-def _deprecated(old: str, new: str) -> None:
-    warnings.warn(f"{old} is deprecated and will be removed in 0.3; use {new}", DeprecationWarning, stacklevel=3)
 
 
 def _resolve_classes(available: Sequence[str], classes: Sequence[str] | None) -> list[str]:
@@ -227,16 +222,6 @@ class AnchorBank(nn.Module):
         return bank
 
     @classmethod
-    def from_official(
-        cls, path_or_dict: str | os.PathLike[str] | Mapping[str, Any], classes: Sequence[str] | None = None
-    ) -> AnchorBank:
-        """Deprecated alias of :func:`vega_anchors.official.load_anchors` (removed in 0.3)."""
-        _deprecated("AnchorBank.from_official", "vega_anchors.official.load_anchors")
-        from ..official.anchors import load_anchors  # deprecated shim: the one place bank → official
-
-        return load_anchors(path_or_dict, classes)
-
-    @classmethod
     def from_image_folder(
         cls,
         root: str | os.PathLike[str],
@@ -414,10 +399,3 @@ class AnchorBank(nn.Module):
         bank.sources = meta.get("sources") if isinstance(meta.get("sources"), dict) else None
         bank.provenance = meta.get("provenance") if isinstance(meta.get("provenance"), dict) else None
         return bank
-
-    def to_official(self) -> dict[str, Any]:
-        """Deprecated alias of :func:`vega_anchors.official.anchors_to_official` (removed in 0.3)."""
-        _deprecated("AnchorBank.to_official", "vega_anchors.official.anchors_to_official")
-        from ..official.anchors import anchors_to_official  # deprecated shim
-
-        return anchors_to_official(self)

@@ -2,7 +2,6 @@
 features, padded batches and length bucketing, the safetensors feature store, data reports, synthetic
 sets. The authors' feature pickles are read by :mod:`vega_anchors.official`."""
 
-from typing import Any
 
 from .dataset import (
     DialogueDataset,
@@ -76,21 +75,3 @@ __all__ = [
     "split_validation",
     "synthetic_dialogues",
 ]
-
-_MOVED = {"LAYOUTS", "TEXT_FIELDS", "load_feature_pickle", "save_feature_pickle"}
-
-
-def __getattr__(name: str) -> Any:
-    """Names that moved to :mod:`vega_anchors.official` keep working for one release, with a warning."""
-    if name in _MOVED:
-        import warnings
-
-        from .. import official
-
-        warnings.warn(
-            f"vega_anchors.data.{name} is deprecated and will be removed in 0.3; use vega_anchors.official.{name}",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(official, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
