@@ -13,7 +13,7 @@ import logging
 
 from . import official
 from .anchors.bank import AnchorBank
-from .anchors.encoder import ImageEncoder, OpenCLIPImageEncoder
+from .encoders.image import ImageEncoder, OpenCLIPImageEncoder
 from .heads import AnchorHead
 from .labels import CLASS_WEIGHTS, EMOTION_LABELS, LABEL_ALIASES, canonical_label
 from .losses import (

@@ -181,7 +181,7 @@ def _text_bank(
     cache_dir: str | os.PathLike[str] | None,
 ) -> AnchorBank:
     from .anchors.prompts import read_prompts
-    from .data.text import encoder_info, load_text_encoder
+    from .encoders.text import encoder_info, load_text_encoder
 
     record = features.extras.get("encoder") if isinstance(features.extras.get("encoder"), dict) else None
     if encoder is None or isinstance(encoder, (str, os.PathLike)):

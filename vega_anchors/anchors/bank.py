@@ -17,8 +17,8 @@ from .._io import atomic_write, read_safetensors
 from ..labels import canonical_label
 
 if TYPE_CHECKING:
+    from ..encoders.image import ImageEncoder
     from .diagnostics import AnchorDiagnostics
-    from .encoder import ImageEncoder
     from .pools import ExemplarPool
 
 logger = logging.getLogger(__name__)
@@ -195,14 +195,15 @@ class AnchorBank(nn.Module):
         Args:
             prompts: ``{class: [sentence, ...]}`` (e.g. :func:`~vega_anchors.anchors.prompts.read_prompts`),
                 or None for :func:`~vega_anchors.anchors.prompts.default_prompts` of ``class_names``.
-            encoder: a :class:`~vega_anchors.data.TextEncoder`; its identity is recorded
+            encoder: a :class:`~vega_anchors.encoders.TextEncoder`; its identity is recorded
                 (``encoder_identity``) so a mismatch with the features can be caught.
             class_names: class order (default: the order of ``prompts``); every class needs a sentence.
             template: with ``prompts=None``, template(s) with ``{label}`` used for every class instead
                 of the built-in sentences.
             cache_dir: embedding cache folder.
         """
-        from ..data.text import embed_texts, encoder_info
+        from ..encoders.embed import embed_texts
+        from ..encoders.text import encoder_info
         from .prompts import default_prompts
 
         if prompts is None:
@@ -235,7 +236,7 @@ class AnchorBank(nn.Module):
 
         Folder names are matched to ``classes`` through :data:`~vega_anchors.labels.LABEL_ALIASES`
         (``angry`` → ``anger``, ``happiness`` → ``happy``, ``sadness`` → ``sad``). ``encoder`` is an
-        :class:`~vega_anchors.anchors.encoder.OpenCLIPImageEncoder` or any callable
+        :class:`~vega_anchors.encoders.OpenCLIPImageEncoder` or any callable
         ``images -> [N, D]``. Features are L2-normalised; centers are their per-class means.
 
         With ``distributed=True`` under ``torch.distributed``, each rank encodes every ``world``-th

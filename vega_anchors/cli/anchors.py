@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..distributed import PRECISIONS
+
 __all__ = ["register"]
 
 
@@ -44,8 +46,8 @@ def _load_bank(path: str, classes: list[str] | None = None) -> Any:
 
 def _build(args: argparse.Namespace) -> int:
     from ..anchors.bank import AnchorBank
-    from ..anchors.encoder import OpenCLIPImageEncoder
     from ..anchors.pools import load_pool, parse_mapping
+    from ..encoders.image import OpenCLIPImageEncoder
 
     options: dict[str, Any] = {}
     if args.pool in ("fer2013", "ferplus") and args.usage:
@@ -159,7 +161,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--model", default="ViT-B-32-quickgelu", help="open_clip model (paper: ViT-B-32-quickgelu)")
     p.add_argument("--pretrained", default="openai", help="open_clip tag or checkpoint file; 'none' = random")
     p.add_argument("--device", default=None, help="default: cuda when available, else cpu")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--out", required=True, help="bank file to write (.safetensors)")

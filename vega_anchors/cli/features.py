@@ -96,7 +96,8 @@ def _inspect(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> int:
     from ..data.store import save_features
     from ..data.tables import SpeakerMap, build_feature_set, load_dialogue_tables
-    from ..data.text import embed_tables, encoder_info, load_text_encoder
+    from ..data.text import embed_tables
+    from ..encoders.text import encoder_info, load_text_encoder
 
     tables = load_dialogue_tables(
         {"train": args.train, "dev": args.dev, "test": args.test},

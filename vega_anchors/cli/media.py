@@ -83,7 +83,7 @@ def build_media_modalities(
         raise ValueError("--audio/--visual need --media-layout (meld, iemocap or manifest) and --media-dir")
     if args.num_frames < 1 or args.num_workers < 0:
         raise ValueError("--num-frames must be >= 1 and --num-workers >= 0")
-    from ..media.audio import load_audio_extractor
+    from ..encoders.audio import load_audio_extractor
     from ..media.extract import extract_media_features
     from ..media.sources import discover_media
     from ..media.visual import load_visual_extractor

@@ -25,16 +25,7 @@ from .tables import (
     normalize_text,
     parse_speaker_cell,
 )
-from .text import (
-    HFTextEncoder,
-    SentenceTransformerEncoder,
-    TextEncoder,
-    context_inputs,
-    embed_tables,
-    embed_texts,
-    encoder_info,
-    load_text_encoder,
-)
+from .text import context_inputs, embed_tables
 from .types import Dialogue, DialogueBatch, FeatureSet
 
 __all__ = [
@@ -45,30 +36,24 @@ __all__ = [
     "DialogueTable",
     "FeatureReport",
     "FeatureSet",
-    "HFTextEncoder",
     "LengthBucketBatchSampler",
     "ModalityStats",
     "RawDialogue",
-    "SentenceTransformerEncoder",
     "SpeakerMap",
     "SplitStats",
     "SyntheticPreset",
     "TableColumns",
-    "TextEncoder",
     "build_dialogues",
     "build_feature_set",
     "collate_dialogues",
     "context_inputs",
     "embed_tables",
-    "embed_texts",
-    "encoder_info",
     "feature_report",
     "is_feature_store",
     "load_dialogue_table",
     "load_dialogue_tables",
     "load_features",
     "load_meld_tables",
-    "load_text_encoder",
     "normalize_text",
     "parse_speaker_cell",
     "save_features",
