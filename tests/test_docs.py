@@ -39,6 +39,7 @@ API_MODULES = (
     "vega_anchors.distributed",
     "vega_anchors.toy",
     "vega_anchors.media",
+    "vega_anchors.features",
     "vega_anchors.runs",
     "vega_anchors.recipes",
     "vega_anchors.baselines",
