@@ -35,7 +35,7 @@ API_MODULES = (
     "vega_anchors.anchors.selection",
     "vega_anchors.anchors.diagnostics",
     "vega_anchors.plots",
-    "vega_anchors.report",
+    "vega_anchors.run_report",
     "vega_anchors.distributed",
     "vega_anchors.toy",
     "vega_anchors.media",

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "vega_anchors"
 ALLOWED_LAZY_UPWARD = {
     ("vega_anchors.anchors.bank", "vega_anchors.official.anchors"),
     ("vega_anchors.models.config", "vega_anchors.official.config"),
-    ("vega_anchors.models.dual_branch", "vega_anchors.official.checkpoints"),
+    ("vega_anchors.models.dual_branch", "vega_anchors.official.state_dicts"),
 }
 MAX_FUNCTION_LINES = 80
 

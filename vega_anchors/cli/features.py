@@ -15,8 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..data.report import MAX_FEATURE_RMS, MIN_FEATURE_RMS, feature_report
 from ..data.store import is_feature_store, load_features
+from ..data.store_report import MAX_FEATURE_RMS, MIN_FEATURE_RMS, feature_report
 from ..data.types import FeatureSet
 from ..official.pickles import load_feature_pickle
 from .media import add_media_arguments, media_options

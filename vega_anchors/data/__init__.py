@@ -9,8 +9,8 @@ from .dataset import (
     collate_dialogues,
     split_validation,
 )
-from .report import FeatureReport, ModalityStats, SplitStats, feature_report
 from .store import is_feature_store, load_features, save_features
+from .store_report import FeatureReport, ModalityStats, SplitStats, feature_report
 from .synthetic import SYNTHETIC_PRESETS, SyntheticPreset, synthetic_dialogues
 from .tables import (
     DialogueTable,
