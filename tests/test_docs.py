@@ -45,6 +45,7 @@ API_MODULES = (
     "vega_anchors.baselines",
     "vega_anchors.errors",
     "vega_anchors.anchors.prompts",
+    "vega_anchors.anchors",
 )
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)$")
 

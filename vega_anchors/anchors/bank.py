@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from .diagnostics import AnchorDiagnostics
     from .pools import ExemplarPool
 
+__all__ = ["AnchorBank"]
+
 logger = logging.getLogger(__name__)
 
 _FORMAT = "vega-anchors/anchor-bank"
