@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._io import atomic_write, read_safetensors
-from ..labels import canonical_label
 
 if TYPE_CHECKING:
     from ..encoders.image import ImageEncoder
@@ -40,21 +39,6 @@ def _unit_rows(x: Tensor) -> Tensor:
     tol = 16 * torch.finfo(x.dtype).eps
     is_unit = (x.norm(dim=-1, keepdim=True) - 1).abs() <= tol
     return torch.where(is_unit, x, F.normalize(x, dim=-1))
-
-
-def _resolve_classes(available: Sequence[str], classes: Sequence[str] | None) -> list[str]:
-    """Order ``available`` labels as ``classes`` (matching through aliases); error lists what is missing."""
-    if classes is None:
-        return list(available)
-    by_canonical = {canonical_label(name): name for name in available}
-    missing = [c for c in classes if canonical_label(c) not in by_canonical]
-    if missing:
-        raise KeyError(
-            f"anchor classes {missing} not found; available: {list(available)}. "
-            "Pass classes= in the dataset's label order using these names (aliases such as "
-            "angry→anger are accepted)."
-        )
-    return [by_canonical[canonical_label(c)] for c in classes]
 
 
 class AnchorBank(nn.Module):

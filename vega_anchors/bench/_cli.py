@@ -139,7 +139,7 @@ def _run(args: argparse.Namespace) -> Iterator[Record]:
             image_size=args.image_size, max_images=args.max_images, **timing,
         )  # fmt: skip
     elif cmd == "media":
-        from ..media._bench import bench_media  # needs vega-anchors[media]
+        from ..media.benchmark import bench_media  # needs vega-anchors[media]
 
         yield from bench_media(num_clips=args.clips, num_workers=args.num_workers, device=args.device)
     elif cmd == "compare":
