@@ -44,6 +44,7 @@ def test_tables_to_a_written_store(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_nothing_to_build_names_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("Dialogue_ID,Utterance_ID,Speaker,Utterance,Emotion\n1,0,A,hi,neutral\n")
     with pytest.raises(ConfigError, match="no modality to build"):
         build_features({"train": tmp_path / "t.csv"}, encoder=None)
     with pytest.raises(ConfigError, match="nothing to extract"):

@@ -109,13 +109,14 @@ def build_features(
         The feature set; ``extras["encoder"]`` records the text encoder (:func:`~vega_anchors.encoders.encoder_info`)
         and ``extras["media"]`` the media extraction.
     """
-    if encoder is None and media is None:
-        raise ConfigError("no text encoder and no media options: there is no modality to build",
-                          python_fix="pass encoder=NAME_OR_PATH and/or media=MediaOptions(...)",
-                          cli_fix="give --encoder NAME_OR_PATH, or --audio/--visual with --encoder none")  # fmt: skip
     read = load_dialogue_tables(
         tables, columns=columns, label_names=labels, encoding=encoding, speaker_multi=speaker_multi
     )
+    if encoder is None and media is None:
+        raise ConfigError("no text encoder and no media options: there is no modality to build",
+                          python_fix="pass encoder=NAME_OR_PATH and/or media=MediaOptions(...)",
+                          cli_fix="--encoder none without --audio/--visual builds nothing; give --encoder "
+                          "NAME_OR_PATH, or --audio/--visual")  # fmt: skip
     speakers = SpeakerMap.fit(read["train"], top_n=top_speakers, mode=speaker_mode)
     modalities: dict[str, Splits] = {}
     extras: dict[str, Any] = {}

@@ -97,8 +97,6 @@ def _build(args: argparse.Namespace) -> int:
     from ..features import build_features
 
     media = media_options(args)
-    if args.encoder == "none" and media is None:
-        raise ValueError("--encoder none without --audio/--visual: there is no modality to build")
     features = build_features(
         {"train": args.train, "dev": args.dev, "test": args.test},
         encoder=None if args.encoder == "none" else args.encoder,
