@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "vega_anchors"
 # package's own __init__). A module imports only from its own unit or from units of LOWER layers:
 # never upwards, never sideways within a layer. Function-level imports count.
 LAYERS: list[tuple[str, ...]] = [
-    ("_io", "errors", "labels", "distributed", "images"),  # utilities: no vega_anchors imports of note
+    ("_io", "_bootstrap", "errors", "labels", "distributed", "images"),  # utilities: no vega_anchors imports of note
     ("encoders",),  # text / audio / image encoders and their identities
     ("anchors", "data"),  # anchor banks; dialogues, tables, text features, feature stores
     ("sampling", "heads", "metrics"),
@@ -23,7 +23,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("training", "media", "official", "toy", "plots"),
     ("recipes", "run_report", "features"),  # features: build_features (tables and clips → a store)
     ("runs",),
-    ("baselines",),
+    ("baselines", "compare"),
+    ("ablations",),
     ("cli", "bench"),
     ("",),  # vega_anchors/__init__.py: the top-level front
 ]
