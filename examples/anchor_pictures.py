@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 
 from vega_anchors import AnchorBank, plots
-from vega_anchors.anchors.encoder import OpenCLIPImageEncoder
 from vega_anchors.anchors.pools import read_image_folder_pool
+from vega_anchors.encoders import OpenCLIPImageEncoder
 from vega_anchors.labels import EMOTION_LABELS
-from vega_anchors.report import RunData, write_report
+from vega_anchors.run_report import RunData, write_report
 from vega_anchors.toy import register_tiny_clip, write_synthetic_faces
 
 CLASSES = list(EMOTION_LABELS["iemocap"])

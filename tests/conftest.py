@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 if TYPE_CHECKING:
-    from vega_anchors.anchors.encoder import OpenCLIPImageEncoder
+    from vega_anchors.encoders import OpenCLIPImageEncoder
 
 TINY_CLIP_MODEL = "vega-test-tiny-clip"
 """open_clip model name of the tiny test architecture registered by ``tiny_clip_model_name``."""
@@ -79,7 +79,7 @@ def tiny_clip_encoder(tiny_clip_model_name: str) -> OpenCLIPImageEncoder:
 
     Shared by the session: tests that change its settings must work on ``copy.copy(...)``.
     """
-    from vega_anchors.anchors.encoder import OpenCLIPImageEncoder
+    from vega_anchors.encoders import OpenCLIPImageEncoder
 
     torch.manual_seed(0)
     return OpenCLIPImageEncoder(tiny_clip_model_name, device="cpu", batch_size=4, progress=False)

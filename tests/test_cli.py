@@ -99,7 +99,7 @@ class FakeEncoder:
 
 
 def test_build_features(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import vega_anchors.data.text as text_module
+    import vega_anchors.encoders.text as text_module
 
     calls: list[dict[str, object]] = []
     monkeypatch.setattr(text_module, "load_text_encoder", lambda *a, **k: calls.append(k) or FakeEncoder())

@@ -80,7 +80,7 @@ def test_pca_2d_is_deterministic_and_explains_variance() -> None:
 
 
 def test_import_vega_anchors_does_not_import_matplotlib() -> None:
-    code = "import sys, vega_anchors, vega_anchors.plots, vega_anchors.report; print('matplotlib' in sys.modules)"
+    code = "import sys, vega_anchors, vega_anchors.plots, vega_anchors.run_report; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
     assert out.stdout.strip() == "False"
 

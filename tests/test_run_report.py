@@ -14,7 +14,7 @@ from png_helpers import assert_png
 from vega_anchors import AnchorBank, DualBranchVEGA, VEGAConfig
 from vega_anchors.cli import main
 from vega_anchors.data import synthetic_dialogues
-from vega_anchors.report import RunData, load_fit_outputs, load_run, write_report
+from vega_anchors.run_report import RunData, load_fit_outputs, load_run, write_report
 from vega_anchors.training import TrainConfig, fit
 
 CLASSES = ["happy", "sad", "neutral", "anger", "excited", "frustration"]

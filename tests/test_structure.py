@@ -1,4 +1,5 @@
-"""The package's shape: no import cycle, short functions, a light top-level import."""
+"""The package's shape: no import cycle (function-level imports included, no exceptions), layers that
+only import downwards, no private names borrowed across packages, short functions, a light top-level import."""
 
 from __future__ import annotations
 
@@ -9,12 +10,24 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "vega_anchors"
 
-# Function-level imports that point "upwards" on purpose: deprecated aliases kept for one release.
-ALLOWED_LAZY_UPWARD = {
-    ("vega_anchors.anchors.bank", "vega_anchors.official.anchors"),
-    ("vega_anchors.models.config", "vega_anchors.official.config"),
-    ("vega_anchors.models.dual_branch", "vega_anchors.official.checkpoints"),
-}
+# The layers, lowest first. A unit is a top-level module or sub-package of vega_anchors ("" is the
+# package's own __init__). A module imports only from its own unit or from units of LOWER layers:
+# never upwards, never sideways within a layer. Function-level imports count.
+LAYERS: list[tuple[str, ...]] = [
+    ("_io", "_bootstrap", "errors", "labels", "distributed", "images"),  # utilities: no vega_anchors imports of note
+    ("encoders",),  # text / audio / image encoders and their identities
+    ("anchors", "data"),  # anchor banks; dialogues, tables, text features, feature stores
+    ("sampling", "heads", "metrics"),
+    ("losses",),
+    ("models",),
+    ("training", "media", "official", "toy", "plots"),
+    ("recipes", "run_report", "features"),  # features: build_features (tables and clips → a store)
+    ("runs",),
+    ("baselines", "compare"),
+    ("ablations",),
+    ("cli", "bench"),
+    ("",),  # vega_anchors/__init__.py: the top-level front
+]
 MAX_FUNCTION_LINES = 80
 
 
@@ -108,25 +121,64 @@ def test_module_level_imports_have_no_cycle() -> None:
     assert _cycle(_with_parents(graph)) is None, f"import cycle: {' -> '.join(_cycle(_with_parents(graph)) or [])}"
 
 
-def test_lazy_imports_add_no_cycle_except_deprecated_aliases() -> None:
+def test_no_import_cycle_counting_function_level_imports() -> None:
     graph = {m: _imports(m, p, top_level_only=False) for m, p in _modules().items()}
-    for module, target in ALLOWED_LAZY_UPWARD:
-        graph[module].discard(target)
     cycle = _cycle(graph)
     assert cycle is None, f"import cycle through a function-level import: {' -> '.join(cycle)}"
 
 
-def test_official_formats_sit_above_the_rest() -> None:
+def _unit(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_every_unit_has_a_layer() -> None:
+    placed = {u for layer in LAYERS for u in layer}
+    units = {_unit(m) for m in _modules()}
+    assert units <= placed, f"give these a layer in LAYERS: {sorted(units - placed)}"
+    assert len(placed) == sum(len(layer) for layer in LAYERS), "a unit is in two layers"
+
+
+def test_imports_only_point_down_the_layers() -> None:
+    rank = {unit: i for i, layer in enumerate(LAYERS) for unit in layer}
+    against = []
     for module, path in _modules().items():
-        if module.startswith(("vega_anchors.official", "vega_anchors.cli", "vega_anchors.bench")) or module in (
-            "vega_anchors",
-            "vega_anchors.interop",
-            "vega_anchors.data.pickles",
-            "vega_anchors.data",
-        ):
-            continue
-        upward = {t for t in _imports(module, path, top_level_only=True) if t.startswith("vega_anchors.official")}
-        assert not upward, f"{module} imports {upward} at module level"
+        for target in _imports(module, path, top_level_only=False):
+            low, high = _unit(target), _unit(module)
+            if low != high and rank[low] >= rank[high]:
+                against.append(f"{module} -> {target}")
+    assert not against, "imports against the layer order: " + "; ".join(sorted(against))
+
+
+def _private_owner(target: str, names: list[str]) -> str | None:
+    """The package whose private machinery ``from target import names`` reaches into (``None``: public).
+
+    ``_name`` in ``pkg.mod`` (or ``pkg``) belongs to ``pkg``; a ``_module`` to the package holding it."""
+    parts = target.split(".")
+    for i, part in enumerate(parts[1:], start=1):
+        if part.startswith("_"):
+            return ".".join(parts[:i])
+    if any(n.startswith("_") and n != "__version__" for n in names):
+        return target if target in _packages() else target.rpartition(".")[0]
+    return None
+
+
+def test_no_private_name_is_imported_from_another_package() -> None:
+    """Private machinery (``_name``, ``_module``) is used only inside the package that holds it."""
+    borrowed = []
+    for module, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                target = _resolve(module, path.name == "__init__.py", node)
+                names = [a.name for a in node.names]
+                owner = _private_owner(target, names) if target.startswith("vega_anchors") else None
+                if owner is not None and module != owner and not module.startswith(owner + "."):
+                    borrowed.append(f"{module}: from {target} import {', '.join(a.name for a in node.names)}")
+    assert not borrowed, "private names used across packages: " + "; ".join(borrowed)
+
+
+def _packages() -> set[str]:
+    return {_module_name(p) for p in PACKAGE.rglob("__init__.py")}
 
 
 def test_no_function_is_longer_than_80_lines() -> None:

@@ -10,12 +10,10 @@ when an :class:`OpenCLIPImageEncoder` is built.
 from __future__ import annotations
 
 import logging
-import warnings
-from typing import Any
 
 from . import official
 from .anchors.bank import AnchorBank
-from .anchors.encoder import ImageEncoder, OpenCLIPImageEncoder
+from .encoders.image import ImageEncoder, OpenCLIPImageEncoder
 from .heads import AnchorHead
 from .labels import CLASS_WEIGHTS, EMOTION_LABELS, LABEL_ALIASES, canonical_label
 from .losses import (
@@ -58,21 +56,3 @@ __all__ = [
     "fit",
     "official",
 ]
-
-_MOVED = {"FUSED": ("vega_anchors.models", "FUSED"), "mlp": ("vega_anchors.heads", "mlp")}
-
-
-def __getattr__(name: str) -> Any:
-    """Names that left the top level keep working for one release, with a warning."""
-    if name in _MOVED:
-        import importlib
-
-        module, attr = _MOVED[name]
-        warnings.warn(
-            f"vega_anchors.{name} is deprecated at the top level and will be removed in 0.3; "
-            f"import it from {module}",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module(module), attr)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

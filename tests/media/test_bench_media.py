@@ -10,7 +10,7 @@ import pytest
 
 def test_bench_media_reports_each_stage(tiny_clip_model_name: str) -> None:
     pytest.importorskip("opensmile")
-    from vega_anchors.media._bench import bench_media
+    from vega_anchors.media.benchmark import bench_media
 
     records = bench_media(num_clips=2, seconds=0.5, width=256, height=160, fps=10, num_frames=2,
                           audio="opensmile:eGeMAPSv02", model_name=tiny_clip_model_name)  # fmt: skip

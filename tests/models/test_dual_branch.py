@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from golden_cases import golden_config, load_case
 
-from vega_anchors import AnchorBank, DualBranchVEGA, VEGAConfig
+from vega_anchors import AnchorBank, DualBranchVEGA, VEGAConfig, official
 
 
 def tiny_config(**overrides) -> VEGAConfig:
@@ -246,3 +247,25 @@ def test_layernorm_input_and_official_presets_have_no_input_norm() -> None:
     assert isinstance(model.input_norm["audio"], torch.nn.LayerNorm) and not model.needs_input_fit
     with pytest.raises(ValueError, match="standardize"):
         model.fit_input_normalization([])
+
+
+def test_version_0_1_state_dicts_load() -> None:
+    """A fit checkpoint from 0.1 named the anchor projectors anchor_heads.<h>.proj.* and the class
+    weights class_weights; both load into the composed model."""
+    case = load_case("iemocap_small")
+    bank = official.load_anchors(case["anchors_official_format"])
+    model = official.load_model(case["state_dict"], golden_config(case), bank)
+    old = {}
+    for key, value in model.state_dict().items():
+        if key.startswith("anchor_align.") and ".head.proj." in key:
+            head, rest = key.removeprefix("anchor_align.").split(".head.proj.")
+            old[f"anchor_heads.{head}.proj.{rest}"] = value
+        elif key == "cls_loss.class_weights":
+            old["class_weights"] = value
+        elif not key.endswith(".class_weights"):
+            old[key] = value
+    fresh = DualBranchVEGA(golden_config(case), official.load_anchors(case["anchors_official_format"])).double()
+    fresh.load_state_dict(old)  # strict
+    for key, value in model.state_dict().items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(fresh.state_dict()[key], value), key

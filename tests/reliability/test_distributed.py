@@ -131,7 +131,7 @@ def _ddp_step(rank: int) -> dict[str, Any]:
 def _anchor_bank(rank: int, root: Path, clip_config: Path) -> dict[str, Any]:
     import open_clip
 
-    from vega_anchors.anchors.encoder import OpenCLIPImageEncoder
+    from vega_anchors.encoders import OpenCLIPImageEncoder
 
     open_clip.add_model_config(clip_config)
     torch.manual_seed(0)

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from vega_anchors import AnchorBank
-from vega_anchors.anchors.folder import find_class_images, load_image
+from vega_anchors.anchors.folder import find_class_images
+from vega_anchors.images import load_image
 
 # Pillow's method for each EXIF orientation, and the transform that undoes it
 _TRANSPOSE = {

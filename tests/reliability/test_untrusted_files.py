@@ -151,7 +151,7 @@ def test_refusal_says_why(tmp_path: Path) -> None:
 
 
 def test_open_clip_checkpoint_is_loaded_data_only(tmp_path: Path, tiny_clip_model_name: str) -> None:
-    from vega_anchors.anchors.encoder import OpenCLIPImageEncoder
+    from vega_anchors.encoders import OpenCLIPImageEncoder
 
     marker = tmp_path / "pwned"
     path = _write(tmp_path / "clip.pt", {"state_dict": {"visual.proj": OpenFile(marker)}}, "zip")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,12 +14,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._io import atomic_write, read_safetensors
-from ..labels import canonical_label
 
 if TYPE_CHECKING:
+    from ..encoders.image import ImageEncoder
     from .diagnostics import AnchorDiagnostics
-    from .encoder import ImageEncoder
     from .pools import ExemplarPool
+
+__all__ = ["AnchorBank"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,25 +39,6 @@ def _unit_rows(x: Tensor) -> Tensor:
     tol = 16 * torch.finfo(x.dtype).eps
     is_unit = (x.norm(dim=-1, keepdim=True) - 1).abs() <= tol
     return torch.where(is_unit, x, F.normalize(x, dim=-1))
-
-
-def _deprecated(old: str, new: str) -> None:
-    warnings.warn(f"{old} is deprecated and will be removed in 0.3; use {new}", DeprecationWarning, stacklevel=3)
-
-
-def _resolve_classes(available: Sequence[str], classes: Sequence[str] | None) -> list[str]:
-    """Order ``available`` labels as ``classes`` (matching through aliases); error lists what is missing."""
-    if classes is None:
-        return list(available)
-    by_canonical = {canonical_label(name): name for name in available}
-    missing = [c for c in classes if canonical_label(c) not in by_canonical]
-    if missing:
-        raise KeyError(
-            f"anchor classes {missing} not found; available: {list(available)}. "
-            "Pass classes= in the dataset's label order using these names (aliases such as "
-            "angry→anger are accepted)."
-        )
-    return [by_canonical[canonical_label(c)] for c in classes]
 
 
 class AnchorBank(nn.Module):
@@ -200,14 +181,15 @@ class AnchorBank(nn.Module):
         Args:
             prompts: ``{class: [sentence, ...]}`` (e.g. :func:`~vega_anchors.anchors.prompts.read_prompts`),
                 or None for :func:`~vega_anchors.anchors.prompts.default_prompts` of ``class_names``.
-            encoder: a :class:`~vega_anchors.data.TextEncoder`; its identity is recorded
+            encoder: a :class:`~vega_anchors.encoders.TextEncoder`; its identity is recorded
                 (``encoder_identity``) so a mismatch with the features can be caught.
             class_names: class order (default: the order of ``prompts``); every class needs a sentence.
             template: with ``prompts=None``, template(s) with ``{label}`` used for every class instead
                 of the built-in sentences.
             cache_dir: embedding cache folder.
         """
-        from ..data.text import embed_texts, encoder_info
+        from ..encoders.embed import embed_texts
+        from ..encoders.text import encoder_info
         from .prompts import default_prompts
 
         if prompts is None:
@@ -227,16 +209,6 @@ class AnchorBank(nn.Module):
         return bank
 
     @classmethod
-    def from_official(
-        cls, path_or_dict: str | os.PathLike[str] | Mapping[str, Any], classes: Sequence[str] | None = None
-    ) -> AnchorBank:
-        """Deprecated alias of :func:`vega_anchors.official.load_anchors` (removed in 0.3)."""
-        _deprecated("AnchorBank.from_official", "vega_anchors.official.load_anchors")
-        from ..official.anchors import load_anchors  # deprecated shim: the one place bank → official
-
-        return load_anchors(path_or_dict, classes)
-
-    @classmethod
     def from_image_folder(
         cls,
         root: str | os.PathLike[str],
@@ -250,7 +222,7 @@ class AnchorBank(nn.Module):
 
         Folder names are matched to ``classes`` through :data:`~vega_anchors.labels.LABEL_ALIASES`
         (``angry`` → ``anger``, ``happiness`` → ``happy``, ``sadness`` → ``sad``). ``encoder`` is an
-        :class:`~vega_anchors.anchors.encoder.OpenCLIPImageEncoder` or any callable
+        :class:`~vega_anchors.encoders.OpenCLIPImageEncoder` or any callable
         ``images -> [N, D]``. Features are L2-normalised; centers are their per-class means.
 
         With ``distributed=True`` under ``torch.distributed``, each rank encodes every ``world``-th
@@ -414,10 +386,3 @@ class AnchorBank(nn.Module):
         bank.sources = meta.get("sources") if isinstance(meta.get("sources"), dict) else None
         bank.provenance = meta.get("provenance") if isinstance(meta.get("provenance"), dict) else None
         return bank
-
-    def to_official(self) -> dict[str, Any]:
-        """Deprecated alias of :func:`vega_anchors.official.anchors_to_official` (removed in 0.3)."""
-        _deprecated("AnchorBank.to_official", "vega_anchors.official.anchors_to_official")
-        from ..official.anchors import anchors_to_official  # deprecated shim
-
-        return anchors_to_official(self)

@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..images import ImageLike, list_images, load_image
 from ..labels import canonical_label
-from .folder import IMAGE_EXTENSIONS, ImageLike, load_image
 
 __all__ = [
     "AFFECTNET_EMOTIONS",
@@ -308,14 +308,6 @@ def read_rafdb(root: str | os.PathLike[str], *, split: str | None = None) -> Exe
     return ExemplarPool(images, labels, [str(p) for p in images], "rafdb")
 
 
-def _list_images(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-    )
-
-
 def read_affectnet(path: str | os.PathLike[str], *, image_root: str | os.PathLike[str] | None = None) -> ExemplarPool:
     """AffectNet: a folder with one sub-folder per expression id (``root/0/``, ``root/1/`` ...) or the
     annotation CSV (``subDirectory_filePath``, ``expression``).
@@ -339,7 +331,7 @@ def read_affectnet(path: str | os.PathLike[str], *, image_root: str | os.PathLik
             label = AFFECTNET_EMOTIONS.get(int(child.name))
             if label is None:
                 continue
-            found = _list_images(child)
+            found = list_images(child)
             images.extend(found)
             labels.extend([label] * len(found))
     else:

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ..distributed import PRECISIONS
 from ._measure import Record, environment, gemm_peak
 from .workloads import IEMOCAP_LENGTHS, ModelShape, bench_anchors, bench_epoch, bench_overhead, bench_train_step
 
@@ -51,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train-step", help="one AdamW step, IEMOCAP shapes")
-    p.add_argument("--mode", choices=["fp32", "bf16", "fp16"], action="append", help="repeatable; default fp32")
+    p.add_argument("--mode", choices=PRECISIONS, action="append", help="repeatable; default fp32")
     p.add_argument("--padded", action="store_true", help="the padded baseline path")
     p.add_argument("--compare", action="store_true", help="also time the other path (speedup_vs_padded)")
     p.add_argument("--lengths", type=_ints, default=list(IEMOCAP_LENGTHS))
@@ -59,13 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("overhead", help="anchor branch + its losses vs the backbone alone; predict vs forward")
-    p.add_argument("--mode", choices=["fp32", "bf16", "fp16"], default="fp32")
+    p.add_argument("--mode", choices=PRECISIONS, default="fp32")
     p.add_argument("--lengths", type=_ints, default=list(IEMOCAP_LENGTHS))
     _model_options(p)
     _common(p)
 
     p = sub.add_parser("epoch", help="a training epoch on synthetic IEMOCAP")
-    p.add_argument("--mode", choices=["fp32", "bf16", "fp16"], action="append", help="repeatable; default fp32, bf16")
+    p.add_argument("--mode", choices=PRECISIONS, action="append", help="repeatable; default fp32, bf16")
     p.add_argument("--bucketed", action="store_true", help="also time fp32 with length-bucketed batches")
     p.add_argument("--padded", action="store_true", help="the padded baseline path")
     p.add_argument("--max-batches", type=int, default=None, help="time only the first N batches, extrapolate")
@@ -76,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("anchors", help="AnchorBank.from_image_folder with open_clip")
     p.add_argument(
-        "--precision", choices=["fp32", "bf16", "fp16"], action="append",
+        "--precision", choices=PRECISIONS, action="append",
         help="repeatable; default fp32. A low precision alone is compared with fp32 (images/s ratio, min cosine)",
     )  # fmt: skip
     p.add_argument("--num-workers", type=_ints, default=[0], help="comma list, e.g. 0,2")
@@ -138,7 +139,7 @@ def _run(args: argparse.Namespace) -> Iterator[Record]:
             image_size=args.image_size, max_images=args.max_images, **timing,
         )  # fmt: skip
     elif cmd == "media":
-        from ..media._bench import bench_media  # needs vega-anchors[media]
+        from ..media.benchmark import bench_media  # needs vega-anchors[media]
 
         yield from bench_media(num_clips=args.clips, num_workers=args.num_workers, device=args.device)
     elif cmd == "compare":

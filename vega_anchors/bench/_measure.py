@@ -24,7 +24,6 @@ from ..distributed import low_precision_dtype
 Record = dict[str, Any]
 """One JSON-ready result row."""
 
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def _sync(device: torch.device) -> None:

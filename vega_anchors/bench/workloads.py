@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from ..distributed import autocast
-from ._measure import PRECISIONS, Record, Timing, _paired_ratio, _sig, count_flops, record, time_modes
+from ..distributed import PRECISIONS, autocast
+from ._measure import Record, Timing, _paired_ratio, _sig, count_flops, record, time_modes
 
 if TYPE_CHECKING:
     from ..data import DialogueBatch
@@ -352,7 +352,7 @@ def _anchor_encoders(
     model_name: str, precisions: Sequence[str], num_workers: Sequence[int], batch_size: int, device: torch.device
 ) -> dict[str, Any]:
     """One open_clip encoder per ``"<precision>-w<workers>"`` mode, all sharing the first one's weights."""
-    from ..anchors.encoder import OpenCLIPImageEncoder
+    from ..encoders.image import OpenCLIPImageEncoder
 
     torch.manual_seed(0)
     encoders: dict[str, OpenCLIPImageEncoder] = {}
@@ -441,7 +441,7 @@ def bench_anchors(
 
 def _anchor_costs(base: Any, paths: Sequence[Path], device: torch.device) -> tuple[int, float]:
     """FLOPs of encoding one image with ``base``, and its decode + preprocess time per image (ms)."""
-    from ..anchors.folder import load_image
+    from ..images import load_image
 
     pixels = base.preprocess(load_image(paths[0]))[None].to(device, base._compute_dtype())
     flops_per_image = count_flops(lambda: base.model.encode_image(pixels))
@@ -502,6 +502,6 @@ def _anchor_comparisons(
 
 
 def _cpu_native(precision: str) -> bool:
-    from ..anchors.encoder import _cpu_has_native
+    from ..encoders.image import cpu_has_native
 
-    return _cpu_has_native(precision)
+    return cpu_has_native(precision)

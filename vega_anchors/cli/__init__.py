@@ -12,12 +12,12 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ConfigError
-from . import anchors, compare, features, runs
+from . import anchors, compare, features, report, runs
 from .features import read_any_features
 
 __all__ = ["main", "read_any_features"]
 
-_GROUPS = [features, runs, anchors, compare]
+_GROUPS = [features, runs, anchors, report, compare]
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""``vega-anchors build-anchors``, ``vega-anchors inspect-anchors`` and ``vega-anchors report``.
+"""``vega-anchors build-anchors`` and ``vega-anchors inspect-anchors``.
 
 ``vega-anchors build-anchors --pool fer2013 --pool-path fer2013.csv --classes iemocap --map excited=happy --out B``
     Read an exemplar pool from a face dataset, map its emotions to the classes, encode the
@@ -7,8 +7,6 @@
 ``vega-anchors inspect-anchors BANK --out DIR [--images ROOT]``
     Diagnostics JSON + pictures (centre heatmap, PCA projection, contact sheet when the bank knows
     its source images); prints the diagnostics and warnings. ``--strict`` exits 1 on warnings.
-``vega-anchors report RUN_DIR --out DIR`` (or ``--log history.json [--checkpoint best.pt] [--metrics M.json]``)
-    PNGs and one self-contained ``index.html`` for a training run.
 """
 
 from __future__ import annotations
@@ -18,10 +16,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register"]
+from ..distributed import PRECISIONS
+
+__all__ = ["class_names", "register"]
 
 
-def _classes(text: str) -> list[str]:
+def class_names(text: str) -> list[str]:
+    """``--classes``: a comma list, or ``iemocap`` / ``meld`` (their label sets)."""
     from ..labels import EMOTION_LABELS
 
     if text in EMOTION_LABELS:
@@ -44,8 +45,8 @@ def _load_bank(path: str, classes: list[str] | None = None) -> Any:
 
 def _build(args: argparse.Namespace) -> int:
     from ..anchors.bank import AnchorBank
-    from ..anchors.encoder import OpenCLIPImageEncoder
     from ..anchors.pools import load_pool, parse_mapping
+    from ..encoders.image import OpenCLIPImageEncoder
 
     options: dict[str, Any] = {}
     if args.pool in ("fer2013", "ferplus") and args.usage:
@@ -59,7 +60,7 @@ def _build(args: argparse.Namespace) -> int:
     if args.pool == "affectnet" and args.image_root:
         options["image_root"] = args.image_root
     pool = load_pool(args.pool, args.pool_path, **options)
-    classes = _classes(args.classes)
+    classes = class_names(args.classes)
     mapping = parse_mapping(args.map or [])
     pretrained = None if args.pretrained in ("", "none") else args.pretrained
     encoder = OpenCLIPImageEncoder(
@@ -81,7 +82,7 @@ def _build(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from .. import plots
 
-    bank = _load_bank(args.bank, _classes(args.classes) if args.classes else None)
+    bank = _load_bank(args.bank, class_names(args.classes) if args.classes else None)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     diag = bank.diagnostics()
@@ -104,27 +105,8 @@ def _inspect(args: argparse.Namespace) -> int:
     return 1 if args.strict and diag.warnings else 0
 
 
-def _report(args: argparse.Namespace) -> int:
-    from ..report import load_fit_outputs, load_run, write_report
-
-    classes = _classes(args.classes) if args.classes else None
-    if args.run_dir is not None:
-        if args.log or args.checkpoint or args.metrics:
-            raise ValueError("give either RUN_DIR or --log/--checkpoint/--metrics, not both")
-        run = load_run(args.run_dir)
-        if classes:
-            run.class_names = classes
-    elif args.log or args.checkpoint:
-        run = load_fit_outputs(args.log, checkpoint=args.checkpoint, metrics=args.metrics, class_names=classes)
-    else:
-        raise ValueError("give a run directory (vega-anchors report RUN_DIR --out DIR) or --log history.json")
-    page = write_report(run, args.out)
-    print(f"wrote {page} (open it in a browser)")
-    return 0
-
-
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``build-anchors``, ``inspect-anchors`` and ``report`` to the ``vega-anchors`` parser."""
+    """Add ``build-anchors`` and ``inspect-anchors`` to the ``vega-anchors`` parser."""
     from ..anchors.pools import POOL_READERS
     from ..anchors.selection import SELECT_METHODS
 
@@ -159,7 +141,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--model", default="ViT-B-32-quickgelu", help="open_clip model (paper: ViT-B-32-quickgelu)")
     p.add_argument("--pretrained", default="openai", help="open_clip tag or checkpoint file; 'none' = random")
     p.add_argument("--device", default=None, help="default: cuda when available, else cpu")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--out", required=True, help="bank file to write (.safetensors)")
@@ -178,18 +160,3 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--max-per-class", type=int, default=12, help="thumbnails per class (default 12)")
     p.add_argument("--strict", action="store_true", help="exit with status 1 when there are warnings")
     p.set_defaults(run=_inspect)
-
-    p = sub.add_parser(
-        "report",
-        help="PNGs and an HTML page for a training run",
-        description="Draw loss curves, selection F1, learning rate, confusion matrix, per-class F1 and the anchor "
-        "heatmap, and write DIR/index.html. Input: a vega-anchors train run directory, or fit's --log (+ "
-        "--checkpoint, --metrics).",
-    )
-    p.add_argument("run_dir", nargs="?", default=None, help="run directory of vega-anchors train")
-    p.add_argument("--log", default=None, help="fit's TrainConfig.log_path JSON (instead of RUN_DIR)")
-    p.add_argument("--checkpoint", default=None, help="fit checkpoint (best.pt / last.pt): anchors, config")
-    p.add_argument("--metrics", default=None, help="ClassificationMetrics.to_dict() JSON or metrics.json")
-    p.add_argument("--classes", default=None, help="class names (comma list or iemocap / meld)")
-    p.add_argument("--out", required=True, help="output folder (index.html + PNGs)")
-    p.set_defaults(run=_report)

@@ -15,11 +15,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..data.report import MAX_FEATURE_RMS, MIN_FEATURE_RMS, feature_report
 from ..data.store import is_feature_store, load_features
+from ..data.store_report import MAX_FEATURE_RMS, MIN_FEATURE_RMS, feature_report
 from ..data.types import FeatureSet
 from ..official.pickles import load_feature_pickle
-from .media import add_media_arguments, build_media_modalities
+from .media import add_media_arguments, media_options
 
 __all__ = ["add_table_arguments", "parse_labels", "read_any_features", "register", "table_columns"]
 
@@ -94,46 +94,35 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from ..data.store import save_features
-    from ..data.tables import SpeakerMap, build_feature_set, load_dialogue_tables
-    from ..data.text import embed_tables, encoder_info, load_text_encoder
+    from ..features import build_features
 
-    tables = load_dialogue_tables(
+    media = media_options(args)
+    features = build_features(
         {"train": args.train, "dev": args.dev, "test": args.test},
+        encoder=None if args.encoder == "none" else args.encoder,
         columns=table_columns(args),
-        label_names=parse_labels(args.labels),
+        labels=parse_labels(args.labels),
         encoding=args.encoding,
         speaker_multi=args.multi_speaker,
+        top_speakers=args.top_speakers,
+        speaker_mode=args.speaker_mode,
+        layers=args.layers,
+        context=args.context,
+        media=media,
+        cache_dir=args.cache_dir,
+        device=args.device,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+        out=args.out,
     )
-    speakers = SpeakerMap.fit(tables["train"], top_n=args.top_speakers, mode=args.speaker_mode)
-    modalities, extras = build_media_modalities(args, tables)
-    if args.encoder != "none":
-        options = {"layers": args.layers} if args.layers else {}
-        encoder = load_text_encoder(args.encoder, device=args.device, **options)
-        text = embed_tables(
-            tables,
-            encoder,
-            batch_size=args.batch_size,
-            cache_dir=args.cache_dir,
-            progress=not args.quiet,
-            context=args.context,
-        )
-        modalities = {"text": text, **modalities}
-        extras["encoder"] = encoder_info(encoder, context=args.context)
-    if not modalities:
-        raise ValueError("--encoder none without --audio/--visual: there is no modality to build")
-    features = build_feature_set(tables, modalities, speakers)
-    features.extras.update(extras)
-    save_features(features, args.out)
     print(features.summary())
-    for split, table in tables.items():
-        if table.speaker_cells:
-            cells = table.speaker_cells
-            print(f"{split}: {cells.get('list', 0)} list-valued speaker cells, {cells.get('several', 0)} with "
-                  f"several speakers (--multi-speaker {args.multi_speaker})")  # fmt: skip
+    for split, cells in features.extras.get("speaker_cells", {}).items():
+        if not cells:
+            continue
+        print(f"{split}: {cells.get('list', 0)} list-valued speaker cells, {cells.get('several', 0)} with "
+              f"several speakers (--multi-speaker {args.multi_speaker})")  # fmt: skip
     print(f"wrote {args.out}")
-    report = feature_report(features)
-    for warning in report.warnings:
+    for warning in feature_report(features).warnings:
         print("warning:", warning)
     return 0
 

@@ -11,10 +11,10 @@ run decodes nothing.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import Any
 
-__all__ = ["add_media_arguments", "build_media_modalities"]
+from ..features import MediaOptions
+
+__all__ = ["add_media_arguments", "media_options"]
 
 
 def add_media_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,49 +68,25 @@ def add_media_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--num-workers", type=int, default=0, help="decoding workers (0: in the main process)")
 
 
-def build_media_modalities(
-    args: argparse.Namespace, tables: dict[str, Any]
-) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, Any]]:
-    """The media modalities asked for by ``args``: ``({modality: {split: {dialogue: [T, D]}}}, extras)``.
-
-    Returns ``({}, {})`` when neither ``--audio`` nor ``--visual`` is given.
-    """
+def media_options(args: argparse.Namespace) -> MediaOptions | None:
+    """The :class:`~vega_anchors.features.MediaOptions` the media flags ask for; ``None`` without
+    ``--audio``/``--visual``. Flag combinations that cannot work raise, naming the flags."""
     if not args.audio and not args.visual:
         if args.media_layout or args.media_dir:
             raise ValueError("--media-layout/--media-dir given without --audio or --visual: nothing to extract")
-        return {}, {}
+        return None
     if not args.media_layout or not args.media_dir:
         raise ValueError("--audio/--visual need --media-layout (meld, iemocap or manifest) and --media-dir")
-    if args.num_frames < 1 or args.num_workers < 0:
-        raise ValueError("--num-frames must be >= 1 and --num-workers >= 0")
-    from ..media.audio import load_audio_extractor
-    from ..media.extract import extract_media_features
-    from ..media.sources import discover_media
-    from ..media.visual import load_visual_extractor
-
-    items = discover_media(args.media_layout, args.media_dir, tuple(tables))
-    audio = load_audio_extractor(args.audio, device=args.device, layers=args.audio_layers) if args.audio else None
-    visual = (
-        load_visual_extractor(
-            args.visual,
-            device=args.device,
-            pooling=args.visual_pooling,
-            no_face=args.no_face,
-            margin=args.face_margin,
-        )
-        if args.visual
-        else None
-    )
-    cache = Path(args.cache_dir) / "media" if args.cache_dir else Path(f"{Path(args.out).with_suffix('')}.media-cache")
-    result = extract_media_features(
-        tables,
-        items,
-        audio=audio,
-        visual=visual,
-        cache_dir=str(cache),
+    return MediaOptions(
+        layout=args.media_layout,
+        directory=args.media_dir,
+        audio=args.audio,
+        audio_layers=args.audio_layers,
+        visual=args.visual,
         num_frames=args.num_frames,
-        num_workers=args.num_workers,
+        visual_pooling=args.visual_pooling,
+        face_margin=args.face_margin,
+        no_face=args.no_face,
         missing=args.media_missing,
-        progress=not args.quiet,
+        num_workers=args.num_workers,
     )
-    return result.features, {"media": result.extras()}

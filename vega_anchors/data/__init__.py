@@ -2,7 +2,6 @@
 features, padded batches and length bucketing, the safetensors feature store, data reports, synthetic
 sets. The authors' feature pickles are read by :mod:`vega_anchors.official`."""
 
-from typing import Any
 
 from .dataset import (
     DialogueDataset,
@@ -10,8 +9,8 @@ from .dataset import (
     collate_dialogues,
     split_validation,
 )
-from .report import FeatureReport, ModalityStats, SplitStats, feature_report
 from .store import is_feature_store, load_features, save_features
+from .store_report import FeatureReport, ModalityStats, SplitStats, feature_report
 from .synthetic import SYNTHETIC_PRESETS, SyntheticPreset, synthetic_dialogues
 from .tables import (
     DialogueTable,
@@ -26,16 +25,7 @@ from .tables import (
     normalize_text,
     parse_speaker_cell,
 )
-from .text import (
-    HFTextEncoder,
-    SentenceTransformerEncoder,
-    TextEncoder,
-    context_inputs,
-    embed_tables,
-    embed_texts,
-    encoder_info,
-    load_text_encoder,
-)
+from .text import context_inputs, embed_tables
 from .types import Dialogue, DialogueBatch, FeatureSet
 
 __all__ = [
@@ -46,51 +36,27 @@ __all__ = [
     "DialogueTable",
     "FeatureReport",
     "FeatureSet",
-    "HFTextEncoder",
     "LengthBucketBatchSampler",
     "ModalityStats",
     "RawDialogue",
-    "SentenceTransformerEncoder",
     "SpeakerMap",
     "SplitStats",
     "SyntheticPreset",
     "TableColumns",
-    "TextEncoder",
     "build_dialogues",
     "build_feature_set",
     "collate_dialogues",
     "context_inputs",
     "embed_tables",
-    "embed_texts",
-    "encoder_info",
     "feature_report",
     "is_feature_store",
     "load_dialogue_table",
     "load_dialogue_tables",
     "load_features",
     "load_meld_tables",
-    "load_text_encoder",
     "normalize_text",
     "parse_speaker_cell",
     "save_features",
     "split_validation",
     "synthetic_dialogues",
 ]
-
-_MOVED = {"LAYOUTS", "TEXT_FIELDS", "load_feature_pickle", "save_feature_pickle"}
-
-
-def __getattr__(name: str) -> Any:
-    """Names that moved to :mod:`vega_anchors.official` keep working for one release, with a warning."""
-    if name in _MOVED:
-        import warnings
-
-        from .. import official
-
-        warnings.warn(
-            f"vega_anchors.data.{name} is deprecated and will be removed in 0.3; use vega_anchors.official.{name}",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(official, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

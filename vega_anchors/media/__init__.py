@@ -1,16 +1,15 @@
 """Audio and visual features from raw utterance clips (issue: "your own videos").
 
 ``sources`` (MELD / IEMOCAP / manifest layouts → :class:`MediaItem`), ``decode`` (PyAV: 16 kHz mono
-audio, uniformly sampled frames, ``DataLoader`` workers), ``audio`` (``opensmile:<set>``,
-``hf:<model>``), ``visual`` (``clip-face:<open_clip model>``: face crops in the anchors' CLIP
-space), ``cache`` (one entry per utterance per extractor) and ``extract`` (the driver). Heavy
-dependencies (av, cv2, opensmile, soundfile, transformers) are imported only when used.
-Install with ``pip install "vega-anchors[media]"`` (plus ``[smile]`` for openSMILE).
+audio, uniformly sampled frames, ``DataLoader`` workers), ``visual`` (``clip-face:<open_clip model>``:
+face crops in the anchors' CLIP space), ``cache`` (one entry per utterance per extractor) and
+``extract`` (the driver). The audio extractors (``opensmile:<set>``, ``hf:<model>``) are in
+:mod:`vega_anchors.encoders`. Heavy dependencies (av, cv2, opensmile, soundfile, transformers) are
+imported only when used. Install with ``pip install "vega-anchors[media]"`` (plus ``[smile]`` for openSMILE).
 """
 
 from __future__ import annotations
 
-from .audio import OPENSMILE_SETS, AudioExtractor, HFAudioExtractor, OpenSmileExtractor, load_audio_extractor
 from .cache import CacheEntry, FeatureCache, media_fingerprint
 from .decode import SAMPLE_RATE, Clip, MediaDataset, MediaError, decode_group, frame_targets, group_by_file
 from .extract import SILENCE_RMS, MediaFeatures, extract_media_features
@@ -38,10 +37,8 @@ from .visual import (
 __all__ = [
     "MEDIA_LAYOUTS",
     "MELD_SPLIT_FOLDERS",
-    "OPENSMILE_SETS",
     "SAMPLE_RATE",
     "SILENCE_RMS",
-    "AudioExtractor",
     "CacheEntry",
     "Clip",
     "ClipFaceExtractor",
@@ -49,14 +46,12 @@ __all__ = [
     "FaceCrops",
     "FaceDetector",
     "FeatureCache",
-    "HFAudioExtractor",
     "HaarFaceDetector",
     "MediaDataset",
     "MediaError",
     "MediaFeatures",
     "MediaItem",
     "MediaMatch",
-    "OpenSmileExtractor",
     "crop_face",
     "decode_group",
     "discover_media",
@@ -64,7 +59,6 @@ __all__ = [
     "frame_targets",
     "group_by_file",
     "iemocap_media",
-    "load_audio_extractor",
     "load_visual_extractor",
     "manifest_media",
     "match_media",

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
+from ..encoders.audio import SAMPLE_RATE
 from .sources import MediaItem
 
 logger = logging.getLogger(__name__)
@@ -35,9 +36,6 @@ __all__ = [
     "frame_targets",
     "group_by_file",
 ]
-
-SAMPLE_RATE = 16_000
-"""Audio sample rate (Hz) every extractor receives."""
 
 _END_TOLERANCE = 0.5  # seconds a segment may run past the media's end (transcripts round up)
 _INSTALL_HINT = 'pip install "vega-anchors[media]"  (PyAV)'

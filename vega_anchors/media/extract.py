@@ -27,8 +27,8 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from ..data.tables import DialogueTable
+from ..encoders.audio import AudioExtractor
 from . import decode as _decode
-from .audio import AudioExtractor
 from .cache import CacheEntry, FeatureCache
 from .decode import SAMPLE_RATE, Clip, MediaDataset, MediaError
 from .sources import MediaItem, Missing, match_media
@@ -125,7 +125,7 @@ def extract_media_features(
     Args:
         tables: ``{"train": ..., "dev": ..., "test": ...}`` dialogue tables.
         items: the media (:func:`~vega_anchors.media.sources.discover_media` or your own list).
-        audio: an :class:`~vega_anchors.media.audio.AudioExtractor` (``None``: no audio modality).
+        audio: an :class:`~vega_anchors.encoders.AudioExtractor` (``None``: no audio modality).
         visual: a :class:`~vega_anchors.media.visual.ClipFaceExtractor` (``None``: no visual modality).
         cache_dir: per-utterance cache folder (``None``: no cache, no resume).
         num_frames: frames sampled per utterance (uniformly over its segment).

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..anchors.encoder import ImageEncoder
+from ..encoders.image import ImageEncoder
 from .decode import Clip
 
 logger = logging.getLogger(__name__)
@@ -257,7 +257,7 @@ def load_visual_extractor(
     """``"clip-face:<open_clip model>[:<pretrained>]"`` → a :class:`ClipFaceExtractor` on an
     :class:`~vega_anchors.OpenCLIPImageEncoder` (e.g. ``clip-face:ViT-B-32-quickgelu:openai``, the
     paper's anchors' encoder). Without ``:<pretrained>`` the weights are random (tests only; logged)."""
-    from ..anchors.encoder import OpenCLIPImageEncoder
+    from ..encoders.image import OpenCLIPImageEncoder
 
     kind, _, rest = spec.partition(":")
     if kind != "clip-face" or not rest:

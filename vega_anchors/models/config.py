@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -209,19 +208,6 @@ class VEGAConfig(_Model):
         }
         base.update(overrides)
         return cls(**base)
-
-    @classmethod
-    def from_official_args(cls, **kwargs: Any) -> VEGAConfig:
-        """Deprecated alias of :func:`vega_anchors.official.config_from_args` (removed in 0.3)."""
-        warnings.warn(
-            "VEGAConfig.from_official_args is deprecated and will be removed in 0.3; use "
-            "vega_anchors.official.config_from_args",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        from ..official.config import config_from_args  # deprecated shim: the one place models → official
-
-        return config_from_args(**kwargs)
 
     # ------------------------------------------------------------------ serialisation
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:

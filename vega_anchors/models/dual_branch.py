@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -423,26 +421,6 @@ class DualBranchVEGA(nn.Module):
         out = self.forward(utterance_mask=utterance_mask, speakers=speakers, anchor_branch=False, **features)
         pred = out.logits[FUSED].argmax(-1)
         return pred.masked_fill(~utterance_mask.bool(), -1)
-
-    # ------------------------------------------------------------------ official files
-    @classmethod
-    def from_official(
-        cls,
-        path_or_state_dict: str | os.PathLike[str] | Mapping[str, Any],
-        config: VEGAConfig,
-        anchors: AnchorBank | None,
-        **kwargs: Any,
-    ) -> DualBranchVEGA:
-        """Deprecated alias of :func:`vega_anchors.official.load_model` (removed in 0.3)."""
-        warnings.warn(
-            "DualBranchVEGA.from_official is deprecated and will be removed in 0.3; "
-            "use vega_anchors.official.load_model",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        from ..official.checkpoints import load_model  # deprecated shim: the one place models → official
-
-        return load_model(path_or_state_dict, config, anchors, **kwargs)
 
 
 def _flat(x: Tensor) -> Tensor:

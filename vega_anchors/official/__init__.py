@@ -14,15 +14,15 @@ Example::
 """
 
 from .anchors import anchors_to_official, load_anchors
-from .checkpoints import (
+from .config import config_from_args
+from .pickles import LAYOUTS, TEXT_FIELDS, load_feature_pickle, save_feature_pickle
+from .state_dicts import (
     from_official_state_dict,
     load_model,
     load_official_state_dict,
     read_official_checkpoint,
     to_official_state_dict,
 )
-from .config import config_from_args
-from .pickles import LAYOUTS, TEXT_FIELDS, load_feature_pickle, save_feature_pickle
 
 __all__ = [
     "LAYOUTS",

@@ -12,9 +12,25 @@ from typing import Any
 import torch
 
 from .._io import safe_torch_load
-from ..anchors.bank import AnchorBank, _resolve_classes
+from ..anchors.bank import AnchorBank
+from ..labels import canonical_label
 
 __all__ = ["anchors_to_official", "load_anchors"]
+
+
+def _resolve_classes(available: Sequence[str], classes: Sequence[str] | None) -> list[str]:
+    """Order ``available`` labels as ``classes`` (matching through aliases); error lists what is missing."""
+    if classes is None:
+        return list(available)
+    by_canonical = {canonical_label(name): name for name in available}
+    missing = [c for c in classes if canonical_label(c) not in by_canonical]
+    if missing:
+        raise KeyError(
+            f"anchor classes {missing} not found; available: {list(available)}. "
+            "Pass classes= in the dataset's label order using these names (aliases such as "
+            "angry→anger are accepted)."
+        )
+    return [by_canonical[canonical_label(c)] for c in classes]
 
 
 def load_anchors(

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vega_anchors.data import Dialogue, FeatureSet, feature_report
-from vega_anchors.data.report import CONTEXT_RMS, MIN_FEATURE_RMS
+from vega_anchors.data.store_report import CONTEXT_RMS, MIN_FEATURE_RMS
 
 
 def dialogue(i: int, text: torch.Tensor, labels: list[int], speakers: list[int] | None = None) -> Dialogue:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from vega_anchors.anchors.encoder import ImageEncoder, OpenCLIPImageEncoder
+from vega_anchors.encoders import ImageEncoder, OpenCLIPImageEncoder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -187,8 +187,8 @@ def test_plain_callable_satisfies_protocol() -> None:
 
 def test_importing_the_encoder_does_not_import_open_clip() -> None:
     code = (
-        "import sys, vega_anchors, vega_anchors.anchors.encoder, vega_anchors.anchors.bank, "
-        "vega_anchors.anchors.folder\n"
+        "import sys, vega_anchors, vega_anchors.encoders, vega_anchors.anchors.bank, "
+        "vega_anchors.anchors.folder, vega_anchors.images\n"
         "assert 'open_clip' not in sys.modules, 'open_clip was imported eagerly'\n"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))

@@ -10,7 +10,7 @@
 ``hf:<local dir or hub name>``
     A ``transformers`` speech encoder (wav2vec2, HuBERT, WavLM...) with its feature extractor; the
     chosen hidden layers are mean-pooled over time and concatenated, like
-    :class:`~vega_anchors.data.HFTextEncoder`'s ``layers=``.
+    :class:`~vega_anchors.encoders.HFTextEncoder`'s ``layers=``.
 
 Any object with ``identity``, ``dim`` and ``__call__(waveforms) -> [N, D]`` is an
 :class:`AudioExtractor`; ``identity`` keys the feature cache (change it when outputs change).
@@ -21,23 +21,26 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .._hf import check_hidden_layers
-from .decode import SAMPLE_RATE
+from ..distributed import default_device
+from ._common import check_hidden_layers, model_identity
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "OPENSMILE_SETS",
+    "SAMPLE_RATE",
     "AudioExtractor",
     "HFAudioExtractor",
     "OpenSmileExtractor",
     "load_audio_extractor",
 ]
+
+SAMPLE_RATE = 16_000
+"""Audio is decoded to, and the extractors read, mono float32 at this rate (Hz)."""
 
 OPENSMILE_SETS: dict[str, int] = {
     "IS09": 384,
@@ -160,9 +163,6 @@ class HFAudioExtractor:
             from transformers import AutoFeatureExtractor, AutoModel
         except ImportError as err:
             raise ImportError('hf: audio encoders need transformers: pip install "vega-anchors[text]"') from err
-        from ..data.text import _local_identity
-        from ..distributed import default_device
-
         self.name = str(name_or_path)
         self.device = default_device(device)
         self.feature_extractor = AutoFeatureExtractor.from_pretrained(self.name, **kwargs)
@@ -174,8 +174,7 @@ class HFAudioExtractor:
         self.layers = check_hidden_layers(self.name, depth, layers)
         self.max_samples = int(max_seconds * SAMPLE_RATE)
         self.dim = int(self.model.config.hidden_size) * len(self.layers)
-        local = Path(self.name)
-        base = _local_identity(local) if local.exists() else f"{self.name}@{kwargs.get('revision', 'default')}"
+        base = model_identity(self.name, kwargs.get("revision"))
         self.identity = f"transformers-audio\n{base}\nlayers={','.join(map(str, self.layers))}\nmax={self.max_samples}"
         self._torch = torch
 

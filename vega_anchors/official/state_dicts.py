@@ -27,9 +27,8 @@ from ..models.layers import sinusoidal_positions
 logger = logging.getLogger(__name__)
 
 LETTERS = {"t": "text", "a": "audio", "v": "visual", "all": FUSED}
-_NAMES = {v: k for k, v in LETTERS.items()}
+_UNIMODAL = {k: v for k, v in LETTERS.items() if v != FUSED}
 _INPUT = {"textf_input": "text", "acouf_input": "audio", "visuf_input": "visual"}
-_INPUT_BACK = {v: k for k, v in _INPUT.items()}
 _BLOCK = {
     "transformer_inter.0.self_attn.linear_q": "attn.q",
     "transformer_inter.0.self_attn.linear_k": "attn.k",
@@ -40,63 +39,70 @@ _BLOCK = {
     "transformer_inter.0.feed_forward.w_2": "ffn.fc2",
     "transformer_inter.0.layer_norm": "unused_norm",
 }
-_BLOCK_BACK = {v: k for k, v in _BLOCK.items()}
-_M = "(t|a|v)"
+# A placeholder is an official → ours table, or a regex for text copied unchanged.
+_SLOTS: dict[str, dict[str, str] | str] = {
+    "x": _UNIMODAL, "y": _UNIMODAL, "X": LETTERS, "inp": _INPUT, "blk": _BLOCK,
+    "i": r"\d+", "p": "weight|bias", "rest": ".+",
+}  # fmt: skip
+_INVERSE = {k: {v: o for o, v in t.items()} for k, t in _SLOTS.items() if isinstance(t, dict)}
+# THE parameter-name mapping: (official template, our template); read both ways.
+_KEY_TABLE = [
+    ("{x}_cls_temp", "cls_distill.{x}.log_temperature"),
+    ("{x}_clip_temp", "anchor_distill.{x}.log_temperature"),
+    ("prob_gate_logit", "prob_gate_logit"),
+    ("speaker_embeddings.{rest}", "speaker_embedding.{rest}"),
+    ("{inp}.weight", "input_proj.{inp}.weight"),
+    ("{x}_{y}_gate.fc.weight", "encoders.{x}_to_{y}.gate.weight"),
+    ("{x}_{y}.{blk}.{p}", "encoders.{x}_to_{y}.{blk}.{p}"),
+    ("features_reduce_{x}.{p}", "reduce.{x}.{p}"),
+    ("last_gate.fc.weight", "fusion.gate.weight"),
+    ("{X}_output_layer.{i}.{p}", "classifiers.{X}.{i}.{p}"),
+    ("{X}_clip_proj.{i}.{p}", "anchor_align.{X}.head.proj.{i}.{p}"),
+]
+
+
+def _compile(template: str, official: bool) -> re.Pattern[str]:
+    def slot(name: str) -> str:
+        table = _SLOTS[name]
+        if isinstance(table, str):
+            return f"(?P<{name}>{table})"
+        return f"(?P<{name}>{'|'.join(map(re.escape, table if official else table.values()))})"
+
+    parts = re.split(r"\{(\w+)\}", template)  # literal, slot, literal, slot, ...
+    return re.compile("".join(slot(t) if n % 2 else re.escape(t) for n, t in enumerate(parts)))
+
+
+_RULES = [(_compile(off, True), _compile(ours, False), off, ours) for off, ours in _KEY_TABLE]
+
+
+def _translate(key: str, *, to_ours: bool) -> str | None:
+    """``key`` renamed through :data:`_KEY_TABLE`; ``None`` when no row matches."""
+    for official_re, ours_re, official, ours in _RULES:
+        m = (official_re if to_ours else ours_re).fullmatch(key)
+        if m is None:
+            continue
+        values = {
+            name: value if isinstance(_SLOTS[name], str) else (_SLOTS[name] if to_ours else _INVERSE[name])[value]
+            for name, value in m.groupdict().items()
+        }
+        return (ours if to_ours else official).format(**values)
+    return None
 
 
 def _official_key_to_ours(key: str) -> str | None:
     """Our name for an official key; ``None`` for keys we do not store (positional tables)."""
     if key.endswith(".pos_emb.pe"):
         return None
-    if m := re.fullmatch(rf"{_M}_(cls|clip)_temp", key):
-        table = "cls_distill" if m[2] == "cls" else "anchor_distill"
-        return f"{table}.{LETTERS[m[1]]}.log_temperature"
-    if key == "prob_gate_logit":
-        return key
-    if key.startswith("speaker_embeddings."):
-        return "speaker_embedding." + key.split(".", 1)[1]
-    if m := re.fullmatch(r"(textf_input|acouf_input|visuf_input)\.weight", key):
-        return f"input_proj.{_INPUT[m[1]]}.weight"
-    if m := re.fullmatch(rf"{_M}_{_M}_gate\.fc\.weight", key):
-        return f"encoders.{LETTERS[m[1]]}_to_{LETTERS[m[2]]}.gate.weight"
-    if m := re.fullmatch(rf"{_M}_{_M}\.(.+)\.(weight|bias)", key):
-        inner = _BLOCK.get(m[3])
-        if inner is not None:
-            return f"encoders.{LETTERS[m[1]]}_to_{LETTERS[m[2]]}.{inner}.{m[4]}"
-    if m := re.fullmatch(rf"features_reduce_{_M}\.(weight|bias)", key):
-        return f"reduce.{LETTERS[m[1]]}.{m[2]}"
-    if key == "last_gate.fc.weight":
-        return "fusion.gate.weight"
-    if m := re.fullmatch(r"(t|a|v|all)_output_layer\.(\d+)\.(weight|bias)", key):
-        return f"classifiers.{LETTERS[m[1]]}.{m[2]}.{m[3]}"
-    if m := re.fullmatch(r"(t|a|v|all)_clip_proj\.(\d+)\.(weight|bias)", key):
-        return f"anchor_align.{LETTERS[m[1]]}.head.proj.{m[2]}.{m[3]}"
-    raise KeyError(f"unrecognised official parameter name {key!r}")
+    name = _translate(key, to_ours=True)
+    if name is None:
+        raise KeyError(f"unrecognised official parameter name {key!r}")
+    return name
 
 
 def _our_key_to_official(key: str) -> str | None:
-    """The official name of one of our keys; ``None`` for state that has no official counterpart."""
-    if m := re.fullmatch(r"(cls|anchor)_distill\.(\w+)\.log_temperature", key):
-        return f"{_NAMES[m[2]]}_{'cls' if m[1] == 'cls' else 'clip'}_temp"
-    if key == "prob_gate_logit":
-        return key
-    if key.startswith("speaker_embedding."):
-        return "speaker_embeddings." + key.split(".", 1)[1]
-    if m := re.fullmatch(r"input_proj\.(\w+)\.weight", key):
-        return f"{_INPUT_BACK[m[1]]}.weight"
-    if m := re.fullmatch(r"encoders\.(\w+)_to_(\w+)\.gate\.weight", key):
-        return f"{_NAMES[m[1]]}_{_NAMES[m[2]]}_gate.fc.weight"
-    if m := re.fullmatch(r"encoders\.(\w+)_to_(\w+)\.(.+)\.(weight|bias)", key):
-        return f"{_NAMES[m[1]]}_{_NAMES[m[2]]}.{_BLOCK_BACK[m[3]]}.{m[4]}"
-    if m := re.fullmatch(r"reduce\.(\w+)\.(weight|bias)", key):
-        return f"features_reduce_{_NAMES[m[1]]}.{m[2]}"
-    if key == "fusion.gate.weight":
-        return "last_gate.fc.weight"
-    if m := re.fullmatch(r"classifiers\.(\w+)\.(\d+)\.(weight|bias)", key):
-        return f"{_NAMES[m[1]]}_output_layer.{m[2]}.{m[3]}"
-    if m := re.fullmatch(r"anchor_align\.(\w+)\.head\.proj\.(\d+)\.(weight|bias)", key):
-        return f"{_NAMES[m[1]]}_clip_proj.{m[2]}.{m[3]}"
-    return None  # anchor bank, sampler state, class weights: not part of official checkpoints
+    """The official name of one of our keys; ``None`` for state that has no official counterpart
+    (anchor bank, sampler state, class weights)."""
+    return _translate(key, to_ours=False)
 
 
 _FUSED = re.compile(r"(encoders\.(\w+)_to_(\w+)\.attn)\.(qkv|kv)\.(weight|bias)")
@@ -163,7 +169,7 @@ def to_official_state_dict(state_dict: Mapping[str, Tensor], *, max_len: int = 5
     official: dict[str, Tensor] = {}
     hidden = None
     for key, value in _split_attention(state_dict).items():
-        if key.startswith("input_proj.") and key.split(".")[1] not in _INPUT_BACK:
+        if key.startswith("input_proj.") and key.split(".")[1] not in _INVERSE["inp"]:
             raise KeyError(f"{key}: only text/audio/visual models have official parameter names")
         name = _our_key_to_official(key)
         if name is None:

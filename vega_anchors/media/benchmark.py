@@ -74,9 +74,9 @@ def bench_media(
     import torch
     from PIL import Image
 
-    from ..anchors.encoder import OpenCLIPImageEncoder
     from ..data.tables import DialogueTable, RawDialogue
-    from .audio import load_audio_extractor
+    from ..encoders.audio import load_audio_extractor
+    from ..encoders.image import OpenCLIPImageEncoder
     from .decode import decode_group
     from .extract import extract_media_features
     from .sources import MediaItem

@@ -18,14 +18,13 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..distributed import default_device, low_precision_dtype
-from .folder import ImageLike, load_image
+from ..distributed import PRECISIONS, default_device, low_precision_dtype
+from ..images import ImageLike, load_image
 
-__all__ = ["PRECISIONS", "ImageEncoder", "ImageLike", "OpenCLIPImageEncoder"]
+__all__ = ["ImageEncoder", "OpenCLIPImageEncoder", "cpu_has_native"]
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 _SCHEMAS = ("hf-hub:", "local-dir:")
 
 
@@ -110,7 +109,7 @@ def _check_weights_source(open_clip: Any, model_name: str, pretrained: str | Non
     )
 
 
-def _cpu_has_native(precision: str) -> bool:
+def cpu_has_native(precision: str) -> bool:
     """Whether this CPU has native ``precision`` matmul kernels (AVX512-BF16/AMX, AVX512-FP16)."""
     probe = {"bf16": "_is_mkldnn_bf16_supported", "fp16": "_is_mkldnn_fp16_supported"}[precision]
     try:
@@ -129,7 +128,7 @@ class OpenCLIPImageEncoder:
         encoder = OpenCLIPImageEncoder("ViT-B-32-quickgelu", pretrained="openai")
         features = encoder(["anger/0001.jpg", "happy/0002.png"])  # [2, 512]
 
-    Images are decoded with :func:`~vega_anchors.anchors.folder.load_image` (EXIF orientation, 8-bit RGB)
+    Images are decoded with :func:`~vega_anchors.images.load_image` (EXIF orientation, 8-bit RGB)
     and preprocessed with open_clip's own eval transform for the model.
 
     Args:
@@ -204,7 +203,7 @@ class OpenCLIPImageEncoder:
         self.num_workers = num_workers
         self.progress = progress
         self.dim = self._feature_dim()
-        if precision != "fp32" and self.device.type == "cpu" and not _cpu_has_native(precision):
+        if precision != "fp32" and self.device.type == "cpu" and not cpu_has_native(precision):
             logger.warning(
                 "precision=%r on a CPU without native %s matmuls (capability %s) is emulated and "
                 "typically several times slower than fp32; use precision='fp32' here",
