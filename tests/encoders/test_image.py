@@ -156,7 +156,8 @@ def test_local_checkpoint_reproduces_saved_model(
     loaded = OpenCLIPImageEncoder(tiny_clip_model_name, pretrained=str(tmp_path / "tiny.pt"), device="cpu")
     assert loaded.pretrained == str(tmp_path / "tiny.pt")
     assert not loaded.model.training
-    assert torch.equal(loaded(images), tiny_clip_encoder(images))
+    # same weights; kernels may pick another reduction order with one thread, so not bit-exact
+    torch.testing.assert_close(loaded(images), tiny_clip_encoder(images), rtol=0, atol=1e-6)
 
 
 def test_invalid_options_are_rejected(tiny_clip_model_name: str) -> None:
