@@ -37,14 +37,21 @@ DEFAULT_MODEL: dict[str, Any] = {
 """The default recipe's :class:`~vega_anchors.VEGAConfig` settings (the rest are VEGAConfig's defaults)."""
 
 DEFAULT_TRAIN: dict[str, Any] = {
-    "epochs": 30,
+    "max_steps": 3000,
     "batch_size": 16,
     "lr": 3e-4,
     "weight_decay": 0.00997,
-    "patience": 8,
+    "scheduler": "cosine",
+    "warmup_fraction": 0.05,
+    "patience": None,
+    "patience_steps": 750,
+    "min_steps": 1000,
     "ema_decay": 0.99,
 }
-"""The default recipe's :class:`~vega_anchors.training.TrainConfig` settings."""
+"""The default recipe's :class:`~vega_anchors.training.TrainConfig` settings: a budget of 3,000
+optimizer steps whatever the data size (epochs follow from it: about 46 on MELD's 65 batches an
+epoch, about 430 on 7), linear warm-up over its first 5% then cosine decay, one evaluation per epoch,
+and early stopping 750 steps after the best evaluation, never before step 1,000."""
 
 
 def default_model_config(
@@ -105,8 +112,13 @@ def default_model_config(
 
 
 def default_train_config(**overrides: Any) -> TrainConfig:
-    """The default recipe's :class:`~vega_anchors.training.TrainConfig`; keyword arguments override it."""
-    return TrainConfig(**{**DEFAULT_TRAIN, **overrides})
+    """The default recipe's :class:`~vega_anchors.training.TrainConfig`; keyword arguments override it.
+
+    A budget in epochs (``epochs=...`` without ``max_steps``) replaces the recipe's step budget."""
+    settings = {**DEFAULT_TRAIN, **overrides}
+    if "epochs" in overrides and "max_steps" not in overrides:
+        settings["max_steps"] = None
+    return TrainConfig(**settings)
 
 
 def read_recipe(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -40,12 +40,13 @@ import torch
 
 from ._io import atomic_write_text
 from .anchors.bank import AnchorBank
-from .data import Dialogue, FeatureSet, collate_dialogues, load_features, split_validation
+from .data import Dialogue, FeatureSet, collate_dialogues, load_features
 from .errors import ConfigError
 from .metrics import ClassificationMetrics
 from .models import FUSED, DualBranchVEGA, VEGAConfig
 from .recipes import default_model_config, default_train_config
 from .training import TrainConfig, evaluate, fit, load_checkpoint
+from .training.evaluate import selection_split
 
 logger = logging.getLogger(__name__)
 
@@ -302,7 +303,9 @@ def train_run(
         **dict(model or {}),
     )
     train_overrides = _train_overrides(train)
-    selected_on = _selection_split(fs, features_path, validation_fraction)
+    selected_on = selection_split(
+        fs.train, val=fs.dev, val_fraction=validation_fraction, seed=seeds[0], val_name="dev"
+    ).selected_on
     base_train = default_train_config(device=device, progress=progress, **train_overrides)
     if bank is not None:
         bank.save(directory / "anchors.safetensors")
@@ -314,9 +317,7 @@ def train_run(
     tests: list[dict[str, Any]] = []
     devs: list[dict[str, Any]] = []
     for seed in seeds:
-        record = _train_seed(
-            fs, directory / f"seed-{seed}", seed, config, bank, base_train, selected_on, validation_fraction
-        )
+        record = _train_seed(fs, directory / f"seed-{seed}", seed, config, bank, base_train, validation_fraction)
         per_seed[str(seed)] = record
         devs.append(record["dev"])
         if record["test"] is not None:
@@ -370,18 +371,6 @@ def _train_overrides(train: Mapping[str, Any] | None) -> dict[str, Any]:
     return train_overrides
 
 
-def _selection_split(fs: FeatureSet, features_path: str, validation_fraction: float) -> str:
-    """``"dev"`` when the store has one, else ``"validation"`` (with a warning)."""
-    selected_on = "dev" if fs.dev else "validation"
-    if selected_on == "validation":
-        logger.warning(
-            "%s has no dev split: selecting on %.0f%% of the training dialogues (validation split)",
-            features_path,
-            100 * validation_fraction,
-        )
-    return selected_on
-
-
 def _train_seed(
     fs: FeatureSet,
     seed_dir: Path,
@@ -389,37 +378,34 @@ def _train_seed(
     config: VEGAConfig,
     bank: AnchorBank | None,
     base_train: TrainConfig,
-    selected_on: str,
     validation_fraction: float,
 ) -> dict[str, Any]:
-    """Train one seed into ``seed_dir``; its metrics.json record (test, dev, best_epoch, seconds, cpu_seconds)."""
+    """Train one seed into ``seed_dir``; its metrics.json record (``test``, ``dev``, the selection facts of
+    :meth:`~vega_anchors.training.FitResult.summary`, ``seconds``, ``cpu_seconds``)."""
     class_names = list(fs.label_names)
     seed_dir.mkdir(exist_ok=True)
-    train_dialogues: list[Dialogue] = list(fs.train)
-    selection = list(fs.dev)
-    if selected_on == "validation":
-        train_dialogues, selection = split_validation(train_dialogues, validation_fraction, seed=seed)
+    split = selection_split(fs.train, val=fs.dev, val_fraction=validation_fraction, seed=seed, val_name="dev")
     torch.manual_seed(seed)
     net = DualBranchVEGA(config, bank)
     cfg = base_train.model_copy(
         update={"seed": int(seed), "checkpoint_dir": str(seed_dir), "log_path": str(seed_dir / "history.json")}
     )
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    result = fit(net, train_dialogues, config=cfg, val=selection, test=fs.test or None, class_names=class_names)
+    result = fit(net, split.train, config=cfg, val=split.selection, test=fs.test or None, class_names=class_names,
+                 val_name=split.selected_on)  # fmt: skip
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    _rename_history(seed_dir / "history.json", result.history, selected_on)
-    dev = evaluate(net, selection, batch_size=cfg.batch_size, device=next(net.parameters()).device,
-                   class_names=class_names, with_loss=False).metrics.to_dict()  # fmt: skip
+    assert result.selection is not None
     record: dict[str, Any] = {
         "test": result.test.metrics.to_dict() if result.test is not None else None,
-        "dev": dev,
-        "best_epoch": result.best_epoch,
+        "dev": result.selection.metrics.to_dict(),
+        **result.summary(),
         "seconds": wall,
         "cpu_seconds": cpu,
     }
     logger.info(
-        "seed %s: best epoch %d, %s w-F1 %.4f, test w-F1 %s, %.0f s (%.0f s CPU)",
-        seed, result.best_epoch, selected_on, dev["weighted_f1"],
+        "seed %s: best epoch %d (step %d of %d%s), %s w-F1 %.4f, test w-F1 %s, %.0f s (%.0f s CPU)",
+        seed, result.best_epoch, result.best_step, result.budget_steps,
+        ", still improving" if result.still_improving else "", split.selected_on, record["dev"]["weighted_f1"],
         f"{record['test']['weighted_f1']:.4f}" if record["test"] else "n/a", wall, cpu,
     )  # fmt: skip
     return record
@@ -442,22 +428,12 @@ def _write_train_metrics(
         "anchors": anchors_label,
         "test": metrics_summary(tests),
         "dev": metrics_summary(devs),
+        "still_improving_seeds": [int(seed) for seed, record in per_seed.items() if record.get("still_improving")],
         "seeds": per_seed,
     }
     _write_json(directory / "metrics.json", metrics)
     atomic_write_text(directory / "per_class.csv", per_class_csv(tests or devs, class_names))
     return metrics
-
-
-def _rename_history(path: Path, history: list[dict[str, Any]], selected_on: str) -> None:
-    """fit names the selection split 'validation'; the run's history names it as config.json does."""
-    if selected_on == "validation":
-        return
-    renamed = [
-        {(f"{selected_on}_" + k[len("validation_") :] if k.startswith("validation_") else k): v for k, v in r.items()}
-        for r in history
-    ]
-    _write_json(path, renamed)
 
 
 def load_run(directory: str | os.PathLike[str], *, device: str = "cpu") -> Run:
