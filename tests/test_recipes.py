@@ -34,9 +34,17 @@ def test_class_mismatch_names_the_fix() -> None:
 
 
 def test_train_defaults_and_recipe_files(tmp_path: Path) -> None:
-    config = default_train_config(epochs=3)
-    assert config.epochs == 3 and config.ema_decay == DEFAULT_TRAIN["ema_decay"] == 0.99
-    assert (config.lr, config.batch_size, config.patience) == (3e-4, 16, 8)
+    config = default_train_config(epochs=3)  # a budget in epochs replaces the recipe's step budget
+    assert (config.epochs, config.max_steps) == (3, None) and config.ema_decay == DEFAULT_TRAIN["ema_decay"] == 0.99
+    assert (config.lr, config.batch_size, config.patience, config.patience_steps) == (3e-4, 16, None, 750)
+    default = default_train_config()
+    assert (default.max_steps, default.min_steps, default.scheduler, default.warmup_fraction) == (
+        3000,
+        1000,
+        "cosine",
+        0.05,
+    )
+    assert default_train_config(epochs=3, max_steps=50).max_steps == 50  # both given: the steps bound the budget
     (tmp_path / "r.json").write_text(json.dumps({"model": {"hidden_dim": 256}, "train": {"epochs": 40, "seed": 3}}))
     assert read_recipe(tmp_path / "r.json") == ({"hidden_dim": 256}, {"epochs": 40})
     (tmp_path / "bad.json").write_text(json.dumps({"epochs": 3}))

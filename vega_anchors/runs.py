@@ -10,26 +10,27 @@ A run directory (docs/own_data.md)::
       metrics.json   {"kind": "train", "class_names", "selected_on",
                       "test": {"weighted_f1", "weighted_f1_std", "accuracy", "accuracy_std",
                                "macro_f1", "macro_f1_std"},
-                      "dev": {same keys; the selection split}, "seeds": {"0": {"test", "dev", "best_epoch",
-                      "seconds", "cpu_seconds"}}}
+                      "dev": {same keys; the selection split}, "still_improving_seeds": [...],
+                      "seeds": {"0": {"test", "dev", "best_epoch", "best_step", "budget_steps", "budget_epochs",
+                      "still_improving", "selected_on", "seconds", "cpu_seconds"}}}
       per_class.csv  class, support, precision, recall, f1 (test, mean over seeds)
       anchors.safetensors        the AnchorBank used, when the run has anchors
       seed-<s>/history.json      fit's per-epoch log; seed-<s>/best.pt, seed-<s>/last.pt checkpoints
 
 Model selection uses the store's dev split; a store without one has a validation split carved from
 its training dialogues (``validation_fraction`` of them, whole dialogues, seeded), and config.json
-and metrics.json say ``"selected_on": "validation"``.
+and metrics.json say ``"selected_on": "validation"``
+(:func:`~vega_anchors.training.evaluate.selection_split`). The files are read and written by
+:class:`vega_anchors._rundir.RunFiles` only; ``still_improving`` marks a seed whose selected step lies
+in the last 10% of its budget.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
-import math
 import os
-import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,10 +40,11 @@ from typing import Any
 import torch
 
 from ._io import atomic_write_text
+from ._rundir import RunFiles
 from .anchors.bank import AnchorBank
 from .data import Dialogue, FeatureSet, collate_dialogues, load_features
 from .errors import ConfigError
-from .metrics import ClassificationMetrics
+from .metrics import metrics_summary
 from .models import FUSED, DualBranchVEGA, VEGAConfig
 from .recipes import default_model_config, default_train_config
 from .training import TrainConfig, evaluate, fit, load_checkpoint
@@ -59,9 +61,6 @@ __all__ = [
     "predict_run",
     "train_run",
 ]
-
-SUMMARY_KEYS = ("weighted_f1", "accuracy", "macro_f1")
-"""The metrics that metrics.json averages over seeds (each with a ``_std``)."""
 
 
 @dataclass
@@ -91,39 +90,6 @@ def _features(features: FeatureSet | str | os.PathLike[str]) -> tuple[FeatureSet
     if isinstance(features, FeatureSet):
         return features, features.source
     return load_features(features), str(features)
-
-
-def metrics_summary(per_seed: Sequence[ClassificationMetrics | Mapping[str, Any]]) -> dict[str, float] | None:
-    """Mean and std (sample std; 0 for one seed) over seeds of weighted F1, accuracy and macro F1:
-    ``{"weighted_f1", "weighted_f1_std", "accuracy", "accuracy_std", "macro_f1", "macro_f1_std"}``."""
-    if not per_seed:
-        return None
-    rows = [m.to_dict() if isinstance(m, ClassificationMetrics) else dict(m) for m in per_seed]
-    out: dict[str, float] = {}
-    for key in SUMMARY_KEYS:
-        values = [float(r[key]) for r in rows]
-        out[key] = statistics.mean(values)
-        out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-    return out
-
-
-def per_class_csv(per_seed: Sequence[Mapping[str, Any]], class_names: Sequence[str]) -> str:
-    """``class, support, precision, recall, f1`` per class, mean over seeds (from ``to_dict()`` records)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["class", "support", "precision", "recall", "f1"])
-    for i, name in enumerate(class_names):
-        writer.writerow(
-            [
-                name,
-                int(per_seed[0]["support"][i]) if per_seed else 0,
-                *(
-                    f"{statistics.mean(float(r[key][i]) for r in per_seed):.6f}" if per_seed else ""
-                    for key in ("precision", "recall", "f1")
-                ),
-            ]
-        )
-    return buffer.getvalue()
 
 
 def check_encoder_match(features: FeatureSet, bank: AnchorBank | None, *, what: str = "the anchor bank") -> None:
@@ -236,18 +202,6 @@ def _resolve_bank(
     return bank, label
 
 
-def _write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=1, default=_json_default) + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
-
-
 def train_run(
     features: FeatureSet | str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -291,8 +245,8 @@ def train_run(
     """
     fs, features_path = _features(features)
     _check_train_inputs(fs, features_path, seeds)
-    directory = Path(out)
-    directory.mkdir(parents=True, exist_ok=True)
+    files = RunFiles(out)
+    files.root.mkdir(parents=True, exist_ok=True)
     bank, anchors_label = _resolve_bank(anchors, fs, prompts=prompts, encoder=encoder, cache_dir=cache_dir)
     class_names = list(fs.label_names)
     config = default_model_config(
@@ -308,21 +262,20 @@ def train_run(
     ).selected_on
     base_train = default_train_config(device=device, progress=progress, **train_overrides)
     if bank is not None:
-        bank.save(directory / "anchors.safetensors")
-    _write_json(
-        directory / "config.json",
-        _run_config(fs, features_path, config, base_train, anchors_label, seeds, selected_on, validation_fraction),
+        bank.save(files.anchors)
+    files.write_config(
+        _run_config(fs, features_path, config, base_train, anchors_label, seeds, selected_on, validation_fraction)
     )
     per_seed: dict[str, Any] = {}
     tests: list[dict[str, Any]] = []
     devs: list[dict[str, Any]] = []
     for seed in seeds:
-        record = _train_seed(fs, directory / f"seed-{seed}", seed, config, bank, base_train, validation_fraction)
+        record = _train_seed(fs, files.seed_dir(seed), seed, config, bank, base_train, validation_fraction)
         per_seed[str(seed)] = record
         devs.append(record["dev"])
         if record["test"] is not None:
             tests.append(record["test"])
-    return _write_train_metrics(directory, per_seed, tests, devs, class_names, selected_on, anchors_label)
+    return _write_train_metrics(files, per_seed, tests, devs, class_names, selected_on, anchors_label)
 
 
 def _run_config(
@@ -412,7 +365,7 @@ def _train_seed(
 
 
 def _write_train_metrics(
-    directory: Path,
+    files: RunFiles,
     per_seed: dict[str, Any],
     tests: list[dict[str, Any]],
     devs: list[dict[str, Any]],
@@ -431,8 +384,7 @@ def _write_train_metrics(
         "still_improving_seeds": [int(seed) for seed, record in per_seed.items() if record.get("still_improving")],
         "seeds": per_seed,
     }
-    _write_json(directory / "metrics.json", metrics)
-    atomic_write_text(directory / "per_class.csv", per_class_csv(tests or devs, class_names))
+    files.write_metrics(metrics, tests or devs)
     return metrics
 
 
@@ -443,24 +395,22 @@ def load_run(directory: str | os.PathLike[str], *, device: str = "cpu") -> Run:
     Raises:
         FileNotFoundError: not a run directory (no ``config.json``), or a seed without ``best.pt``.
     """
-    directory = Path(directory)
-    config_path = directory / "config.json"
-    if not config_path.is_file():
+    files = RunFiles(directory)
+    config = files.read_config()
+    if config is None:
         raise FileNotFoundError(f"{directory} is not a run directory (no config.json); train one with train_run")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    metrics_path = directory / "metrics.json"
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
-    bank = AnchorBank.load(directory / "anchors.safetensors") if (directory / "anchors.safetensors").is_file() else None
+    metrics = files.read_metrics() or {}
+    bank = AnchorBank.load(files.anchors) if files.anchors.is_file() else None
     model_config = VEGAConfig(**config["model"])
     models: dict[int, DualBranchVEGA] = {}
     for seed in config["seeds"]:
-        checkpoint = directory / f"seed-{seed}" / "best.pt"
+        checkpoint = files.best(int(seed))
         if not checkpoint.is_file():
             raise FileNotFoundError(f"{checkpoint} is missing: the run for seed {seed} did not finish")
         net = DualBranchVEGA(model_config, bank)
         net.load_state_dict(load_checkpoint(checkpoint)["model"])
         models[int(seed)] = net.to(device).eval()
-    return Run(directory, config, models, bank, metrics)
+    return Run(files.root, config, models, bank, metrics)
 
 
 def _check_run_features(run: Run, fs: FeatureSet, path: str) -> None:
