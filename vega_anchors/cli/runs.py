@@ -146,25 +146,10 @@ def _baseline(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``train``, ``evaluate``, ``predict`` and ``baseline`` to the ``vega-anchors`` command."""
+def _recipe_flags(train: argparse.ArgumentParser) -> None:
+    """``train``'s flags that override the default recipe (their help names the recipe's values)."""
     from ..recipes import DEFAULT_MODEL, DEFAULT_TRAIN
 
-    train = sub.add_parser("train", help="train the default recipe on a feature store → a run directory")
-    train.add_argument("--features", required=True, help="feature store (.safetensors from build-features)")
-    train.add_argument("--out", required=True, help="run directory to write")
-    train.add_argument(
-        "--anchors",
-        default="none",
-        help="none (backbone only) | text (prompt sentences embedded by the features' text encoder) | "
-        "BANK.safetensors (AnchorBank.save)",
-    )
-    train.add_argument("--prompts", default=None, help="with --anchors text: JSON or 'class<TAB>sentence' lines")
-    train.add_argument(
-        "--encoder", default=None, help="with --anchors text: the text encoder (default: the one the store records)"
-    )
-    train.add_argument("--seeds", type=int, nargs="+", default=[0], help="one model per seed (default 0)")
-    train.add_argument("--config", default=None, help='recipe overrides: JSON {"model": {...}, "train": {...}}')
     recipe = DEFAULT_TRAIN
     train.add_argument(
         "--max-steps", type=int, default=None,
@@ -189,6 +174,26 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     train.add_argument("--ema-decay", type=float, default=None, help=f"recipe: {recipe['ema_decay']}; 0 = off")
     train.add_argument("--hidden-dim", type=int, default=None, help=f"recipe: {DEFAULT_MODEL['hidden_dim']}")
     train.add_argument("--heads", type=int, default=None, help=f"recipe: {DEFAULT_MODEL['num_heads']}")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``train``, ``evaluate``, ``predict`` and ``baseline`` to the ``vega-anchors`` command."""
+    train = sub.add_parser("train", help="train the default recipe on a feature store → a run directory")
+    train.add_argument("--features", required=True, help="feature store (.safetensors from build-features)")
+    train.add_argument("--out", required=True, help="run directory to write")
+    train.add_argument(
+        "--anchors",
+        default="none",
+        help="none (backbone only) | text (prompt sentences embedded by the features' text encoder) | "
+        "BANK.safetensors (AnchorBank.save)",
+    )
+    train.add_argument("--prompts", default=None, help="with --anchors text: JSON or 'class<TAB>sentence' lines")
+    train.add_argument(
+        "--encoder", default=None, help="with --anchors text: the text encoder (default: the one the store records)"
+    )
+    train.add_argument("--seeds", type=int, nargs="+", default=[0], help="one model per seed (default 0)")
+    train.add_argument("--config", default=None, help='recipe overrides: JSON {"model": {...}, "train": {...}}')
+    _recipe_flags(train)
     train.add_argument(
         "--validation-fraction",
         type=float,

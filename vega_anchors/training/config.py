@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..distributed import Precision
 from ..metrics import ClassificationMetrics
-from ..models import VEGAConfig
 
 __all__ = ["EvalResult", "FitResult", "Precision", "TrainConfig"]
 
@@ -67,19 +66,6 @@ class TrainConfig(BaseModel):
     checkpoint_dir: str | None = None
     log_path: str | None = Field(None, description="JSON file with one record per epoch")
     progress: bool = True
-
-    @classmethod
-    def from_vega_config(cls, config: VEGAConfig, **overrides: Any) -> TrainConfig:
-        """The optimisation settings of a model preset (``config.optim``), with ``overrides``."""
-        o = config.optim
-        values: dict[str, Any] = {
-            "epochs": o.epochs,
-            "batch_size": o.batch_size,
-            "lr": o.lr,
-            "weight_decay": o.weight_decay,
-            "patience": o.patience,
-        }
-        return cls(**{**values, **overrides})
 
 
 @dataclass
