@@ -245,7 +245,7 @@ def _seed_table(metrics: Mapping[str, Any]) -> str:
     )
     warning = (
         f"<p class='warn'>Still improving: seed(s) {', '.join(improving)} selected a checkpoint in the last 10% of "
-        "the training budget; a larger budget (train --max-steps) would likely score higher.</p>"
+        "the training budget; a larger budget (train --max-steps) may score higher.</p>"
         if improving
         else ""
     )

@@ -90,8 +90,8 @@ class FitResult:
         selection: the selected weights' evaluation on the selection split.
         best_step: optimizer steps taken when the selected weights were evaluated.
         budget_steps, budget_epochs: the run's budget (:func:`~vega_anchors.training.schedule.plan_budget`).
-        still_improving: the selected step lies in the last 10% of the budget (more budget would
-            likely help; :func:`~vega_anchors.training.schedule.still_improving`).
+        still_improving: the selected step lies in the last 10% of the budget (more budget may
+            help; :func:`~vega_anchors.training.schedule.still_improving`).
     """
 
     history: list[dict[str, Any]]

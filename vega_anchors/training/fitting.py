@@ -122,7 +122,7 @@ def _result(
     if flag:
         logger.warning(
             "still improving: the best %s score came at step %d of a %d-step budget (epoch %d of %d, the last "
-            "10%%); a larger budget (max_steps or epochs) would likely help",
+            "10%%); a larger budget (max_steps or epochs) may help",
             selected_on, state.best_step, budget.steps, state.best_epoch, budget.epochs,
         )  # fmt: skip
     return FitResult(

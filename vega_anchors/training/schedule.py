@@ -80,7 +80,7 @@ def make_scheduler(
 
 def still_improving(best_step: int, budget_steps: int) -> bool:
     """Whether the selected checkpoint (after ``best_step`` optimizer steps) lies in the last
-    :data:`STILL_IMPROVING_FRACTION` of a ``budget_steps`` budget: more budget would likely help."""
+    :data:`STILL_IMPROVING_FRACTION` of a ``budget_steps`` budget: more budget may help."""
     if budget_steps <= 0 or best_step <= 0:
         return False
     return best_step > (1.0 - STILL_IMPROVING_FRACTION) * budget_steps
