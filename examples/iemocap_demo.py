@@ -27,6 +27,7 @@ import torch
 from vega_anchors import EMOTION_LABELS, AnchorBank, DualBranchVEGA, OpenCLIPImageEncoder, VEGAConfig
 from vega_anchors.data import FeatureSet, synthetic_dialogues
 from vega_anchors.official import load_anchors, load_feature_pickle, load_model
+from vega_anchors.recipes import preset_train_config
 from vega_anchors.toy import register_tiny_clip, write_synthetic_faces
 from vega_anchors.training import TrainConfig, evaluate, fit, init_distributed
 
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             overrides["hidden_dim"] = args.hidden_dim
         config = preset(**overrides)
         given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "patience": args.patience}
-        train_cfg = TrainConfig.from_vega_config(config, **{k: v for k, v in given.items() if v is not None})
+        train_cfg = preset_train_config(dataset, **{k: v for k, v in given.items() if v is not None})
         anchor_source = args.anchors or args.anchor_images
         note = f"REAL DATA: {args.features} ({data.layout} layout, {dataset}); anchors: {anchor_source}"
     train_cfg = train_cfg.model_copy(

@@ -18,7 +18,8 @@ MELD is GPL-3.0: this script reads your copy (``train_sent_emo.csv``, ``dev_sent
 Features: all-MiniLM-L6-v2's last four layers, mean-pooled and concatenated (1536-d;
 ``--sentence-embedding``: its 384-d sentence embedding), ``--context K`` preceding turns. Training:
 the default recipe of :mod:`vega_anchors.recipes` (hidden 192, ``input_norm="standardize"``, EMA 0.99,
-30 epochs, patience 8). ``--anchors none | text | BANK.safetensors``.
+a budget of 3,000 optimizer steps with warm-up, cosine decay and early stopping; ``--epochs N`` trains
+N epochs instead). ``--anchors none | text | BANK.safetensors``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 import vega_anchors
-from vega_anchors import AnchorBank, DualBranchVEGA, VEGAConfig, data, heads
+from vega_anchors import AnchorBank, DualBranchVEGA, VEGAConfig, data, heads, models
+from vega_anchors.training import TrainConfig
 
 
 @pytest.mark.parametrize(
@@ -24,6 +25,8 @@ from vega_anchors import AnchorBank, DualBranchVEGA, VEGAConfig, data, heads
         (data, "save_feature_pickle"),
         (data, "LAYOUTS"),
         (data, "TEXT_FIELDS"),
+        (models, "OptimConfig"),  # training settings live in TrainConfig and recipes.PRESETS
+        (TrainConfig, "from_vega_config"),
     ],
 )
 def test_alias_is_gone(owner: object, name: str) -> None:

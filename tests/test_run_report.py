@@ -118,6 +118,19 @@ def test_report_from_a_run_directory(tmp_path: Path) -> None:
     assert "0.5900 ± 0.0100" in text and "leave-one-out" in text and "<h2>Seeds</h2>" in text
 
 
+def test_report_says_still_improving(tmp_path: Path) -> None:
+    root = write_run_dir(tmp_path / "run", seeds=(0, 1), anchors=False)
+    metrics = json.loads((root / "metrics.json").read_text())
+    for seed, (step, flag) in {"0": (950, True), "1": (400, False)}.items():
+        metrics["seeds"][seed].update(best_step=step, budget_steps=1000, budget_epochs=100, still_improving=flag)
+    (root / "metrics.json").write_text(json.dumps(metrics))
+    text = write_report(load_run(root), tmp_path / "out").read_text()
+    assert "Still improving: seed(s) 0 selected a checkpoint in the last 10%" in text
+    assert "<td>950</td><td>1000 steps / 100 epochs</td><td>yes</td>" in text and "<td>no</td>" in text
+    plain = write_report(load_run(write_run_dir(tmp_path / "plain", seeds=(0,), anchors=False)), tmp_path / "o2")
+    assert "Still improving" not in plain.read_text()
+
+
 def test_report_without_anchors_has_no_heatmap(tmp_path: Path) -> None:
     page = write_report(load_run(write_run_dir(tmp_path / "run", seeds=(0,), anchors=False)), tmp_path / "out")
     check_page(page, {"loss.png", "selection_f1.png", "lr.png", "confusion.png", "per_class_f1.png"})

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "vega_anchors"
 # never upwards, never sideways within a layer. Function-level imports count.
 LAYERS: list[tuple[str, ...]] = [
     ("_io", "_bootstrap", "errors", "labels", "distributed", "images"),  # utilities: no vega_anchors imports of note
-    ("encoders",),  # text / audio / image encoders and their identities
+    ("encoders", "_rundir"),  # text / audio / image encoders and their identities; the run directory files
     ("anchors", "data"),  # anchor banks; dialogues, tables, text features, feature stores
     ("sampling", "heads", "metrics"),
     ("losses",),

@@ -16,15 +16,14 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ._io import atomic_write_text
-from .data import Dialogue, FeatureSet, load_features, split_validation
-from .metrics import ClassificationMetrics, compute_metrics
+from ._rundir import RunFiles
+from .data import Dialogue, FeatureSet, load_features
+from .metrics import ClassificationMetrics, compute_metrics, metrics_summary
 
 logger = logging.getLogger(__name__)
 
@@ -43,20 +42,14 @@ def _rows(dialogues: Sequence[Dialogue], modalities: Sequence[str]) -> tuple[np.
 
 
 def _selection(fs: FeatureSet, validation_fraction: float) -> tuple[list[Dialogue], list[Dialogue], str]:
-    if fs.dev:
-        return list(fs.train), list(fs.dev), "dev"
-    train, val = split_validation(list(fs.train), validation_fraction, seed=0)
-    return train, val, "validation"
+    """The store's dev split, else the training hold-out of seed 0 (the one choice: ``selection_split``)."""
+    from .training.evaluate import selection_split
+
+    return selection_split(fs.train, val=fs.dev, val_fraction=validation_fraction, seed=0, val_name="dev")
 
 
 def _summary(metrics: ClassificationMetrics | None) -> dict[str, float] | None:
-    if metrics is None:
-        return None
-    out: dict[str, float] = {}
-    for key in ("weighted_f1", "accuracy", "macro_f1"):
-        out[key] = float(getattr(metrics, key))
-        out[f"{key}_std"] = 0.0
-    return out
+    return metrics_summary([metrics] if metrics is not None else [])
 
 
 def majority_baseline(
@@ -229,19 +222,12 @@ def baseline_report(
     Returns:
         The ``metrics.json`` content.
     """
-    import json
-
-    from .runs import per_class_csv
-
     fs = features if isinstance(features, FeatureSet) else load_features(features)
     report = logistic_regression_baseline(fs, grid=grid, validation_fraction=validation_fraction)
     report["features"] = str(features) if not isinstance(features, FeatureSet) else fs.source
     report["majority"] = majority_baseline(fs, validation_fraction=validation_fraction)
     if out is not None:
-        directory = Path(out)
-        directory.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(directory / "metrics.json", json.dumps(report, indent=1) + "\n")
         seed = report["seeds"]["0"]
         rows = [seed["test"]] if seed["test"] else ([seed["dev"]] if seed["dev"] else [])
-        atomic_write_text(directory / "per_class.csv", per_class_csv(rows, report["class_names"]))
+        RunFiles(out).write_metrics(report, rows)
     return report

@@ -10,14 +10,15 @@ Note: the official VEGA training code reports a column named "acc" that is sciki
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["ClassificationMetrics", "compute_metrics"]
+__all__ = ["SUMMARY_KEYS", "ClassificationMetrics", "compute_metrics", "metrics_summary"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,3 +210,22 @@ def compute_metrics(
         confusion=confusion,
         class_names=names,
     )
+
+
+SUMMARY_KEYS = ("weighted_f1", "accuracy", "macro_f1")
+"""The metrics that a run's ``metrics.json`` averages over seeds (each with a ``_std``)."""
+
+
+def metrics_summary(per_seed: Sequence[ClassificationMetrics | Mapping[str, Any]]) -> dict[str, float] | None:
+    """The one summary of scores over seeds (train runs, evaluations and baselines): mean and sample
+    std (0 for one seed) of weighted F1, accuracy and macro F1, as ``{"weighted_f1",
+    "weighted_f1_std", "accuracy", "accuracy_std", "macro_f1", "macro_f1_std"}``; None for no seeds."""
+    if not per_seed:
+        return None
+    rows = [m.to_dict() if isinstance(m, ClassificationMetrics) else dict(m) for m in per_seed]
+    out: dict[str, float] = {}
+    for key in SUMMARY_KEYS:
+        values = [float(r[key]) for r in rows]
+        out[key] = statistics.mean(values)
+        out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    return out

@@ -2,11 +2,14 @@
 
 The recipe is the MELD text recipe of docs/own_data.md, generalised: ``input_norm="standardize"``
 (features of any scale), a CPU-sized model (hidden 192, 4 heads, dropout 0.5, feature masking 0.1),
-no class weights, AdamW at lr 3e-4 (weight decay 0.00997), batch 16, at most 30 epochs with
-patience 8, and a moving average of the weights (``ema_decay=0.99``) as the model that is
-evaluated and kept. The class count follows from ``class_names``; the anchor losses are on only
-when there is an anchor bank. ``vega-anchors train`` uses it; ``--config recipe.json`` overrides it
-(``{"model": {...}, "train": {...}}``).
+no class weights, AdamW at peak lr 3e-4 (weight decay 0.00997), batch 16, a budget of 3,000
+optimizer steps whatever the data size (linear warm-up over 5%, cosine decay; early stopping 750 steps
+after the best evaluation, never before step 1,000), and a moving average of the weights
+(``ema_decay=0.99``) as the model that is evaluated and kept. The class count follows from
+``class_names``; the anchor losses are on only when there is an anchor bank. ``vega-anchors train``
+uses it; ``--config recipe.json`` overrides it (``{"model": {...}, "train": {...}}``).
+
+:data:`PRESETS` is the one registry of named recipes (``iemocap``, ``meld``, ``own-data``).
 
 Best with text features from ``build-features --layers -4 -3 -2 -1`` (the last four layers of the
 encoder, mean-pooled; docs/own_data.md).
@@ -18,13 +21,24 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ConfigError
 from .models import VEGAConfig
+from .models.config import OFFICIAL_PRESETS
 from .training import TrainConfig
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_TRAIN", "default_model_config", "default_train_config", "read_recipe"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_TRAIN",
+    "PRESETS",
+    "Preset",
+    "default_model_config",
+    "default_train_config",
+    "preset_model_config",
+    "preset_train_config",
+    "read_recipe",
+]
 
 DEFAULT_MODEL: dict[str, Any] = {
     "hidden_dim": 192,
@@ -37,14 +51,84 @@ DEFAULT_MODEL: dict[str, Any] = {
 """The default recipe's :class:`~vega_anchors.VEGAConfig` settings (the rest are VEGAConfig's defaults)."""
 
 DEFAULT_TRAIN: dict[str, Any] = {
-    "epochs": 30,
+    "max_steps": 3000,
     "batch_size": 16,
     "lr": 3e-4,
     "weight_decay": 0.00997,
-    "patience": 8,
+    "scheduler": "cosine",
+    "warmup_fraction": 0.05,
+    "patience": None,
+    "patience_steps": 750,
+    "min_steps": 1000,
     "ema_decay": 0.99,
 }
-"""The default recipe's :class:`~vega_anchors.training.TrainConfig` settings."""
+"""The default recipe's :class:`~vega_anchors.training.TrainConfig` settings: a budget of 3,000
+optimizer steps whatever the data size (epochs follow from it: about 46 on MELD's 65 batches an
+epoch, about 430 on 7), linear warm-up over its first 5% then cosine decay, one evaluation per epoch,
+and early stopping 750 steps after the best evaluation, never before step 1,000."""
+
+
+class Preset(NamedTuple):
+    """A named recipe: ``model`` (:class:`~vega_anchors.VEGAConfig` settings over its defaults) and
+    ``train`` (:class:`~vega_anchors.training.TrainConfig` settings over its defaults)."""
+
+    name: str
+    description: str
+    model: Mapping[str, Any]
+    train: Mapping[str, Any]
+
+
+PRESETS: dict[str, Preset] = {
+    "iemocap": Preset(
+        "iemocap",
+        "the official IEMOCAP configuration (6 classes, 2 speakers, text 1024 / audio 1582 / visual 342) and "
+        "training recipe (TrainConfig's defaults: AdamW lr 9.839e-5, weight decay 0.00997, batch 9, 400 epochs, "
+        "patience 30)",
+        OFFICIAL_PRESETS["iemocap"],
+        {},
+    ),
+    "meld": Preset(
+        "meld",
+        "the official MELD configuration (7 classes, 9 speakers, audio 300-d, MELD class weights; the IEMOCAP loss "
+        "weights) with the official training recipe (TrainConfig's defaults)",
+        OFFICIAL_PRESETS["meld"],
+        {},
+    ),
+    "own-data": Preset(
+        "own-data",
+        "the default recipe for your own features (vega-anchors train): DEFAULT_MODEL and DEFAULT_TRAIN; the class "
+        "count and modalities follow from the features (default_model_config)",
+        DEFAULT_MODEL,
+        DEFAULT_TRAIN,
+    ),
+}
+"""The one registry of named recipes: the official ``iemocap`` and ``meld`` presets and the ``own-data``
+recipe of ``vega-anchors train``."""
+
+
+def _preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ConfigError(
+            f"unknown preset {name!r}; the presets are {sorted(PRESETS)}",
+            python_fix=f"pass one of {sorted(PRESETS)}",
+        )
+    return PRESETS[name]
+
+
+def preset_model_config(name: str, **overrides: Any) -> VEGAConfig:
+    """The :class:`~vega_anchors.VEGAConfig` of preset ``name`` with ``overrides`` (equal to
+    ``VEGAConfig.iemocap(...)`` and ``VEGAConfig.meld(...)``). For ``"own-data"`` pass ``modalities``,
+    ``num_classes`` and ``num_speakers`` of your features (or use :func:`default_model_config`)."""
+    return VEGAConfig(**{**_preset(name).model, **overrides})
+
+
+def preset_train_config(name: str, **overrides: Any) -> TrainConfig:
+    """The :class:`~vega_anchors.training.TrainConfig` of preset ``name`` with ``overrides``. A budget in
+    epochs (``epochs=...`` without ``max_steps``) replaces a preset's step budget."""
+    settings = {**_preset(name).train, **overrides}
+    if "epochs" in overrides and "max_steps" not in overrides:
+        settings["max_steps"] = None
+    return TrainConfig(**settings)
 
 
 def default_model_config(
@@ -105,8 +189,10 @@ def default_model_config(
 
 
 def default_train_config(**overrides: Any) -> TrainConfig:
-    """The default recipe's :class:`~vega_anchors.training.TrainConfig`; keyword arguments override it."""
-    return TrainConfig(**{**DEFAULT_TRAIN, **overrides})
+    """The default recipe's :class:`~vega_anchors.training.TrainConfig` (``preset_train_config("own-data")``);
+    keyword arguments override it. A budget in epochs (``epochs=...`` without ``max_steps``) replaces the
+    recipe's step budget."""
+    return preset_train_config("own-data", **overrides)
 
 
 def read_recipe(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:

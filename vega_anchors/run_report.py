@@ -16,13 +16,11 @@ relative path: copy the folder anywhere. Needs matplotlib (``vega-anchors[plots]
 
 from __future__ import annotations
 
-import csv
 import html
 import json
 import logging
 import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ._io import atomic_write_text
+from ._rundir import RunFiles, read_history, read_json
 from .anchors.bank import AnchorBank
 
 __all__ = ["RunData", "load_fit_outputs", "load_run", "write_report"]
@@ -65,20 +64,6 @@ class RunData:
     bank: AnchorBank | None = None
     config: dict[str, Any] | None = None
     sources: list[str] = field(default_factory=list)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); re-create it or leave it out") from err
-
-
-def _read_history(path: Path) -> list[dict[str, Any]]:
-    data = _read_json(path)
-    if not isinstance(data, list) or not all(isinstance(r, dict) and "epoch" in r for r in data):
-        raise ValueError(f"{path} is not a fit log: expected a JSON list of per-epoch records with an 'epoch' key")
-    return data
 
 
 def _confusion_from_metrics(metrics: Mapping[str, Any]) -> list[list[float]] | None:
@@ -117,54 +102,32 @@ def _per_class_from_metrics(metrics: Mapping[str, Any], names: list[str] | None)
     return rows
 
 
-def _read_per_class(path: Path) -> list[dict[str, Any]]:
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    out = []
-    for row in rows:
-        if "class" not in row or "f1" not in row:
-            raise ValueError(f"{path}: expected columns class, support, precision, recall, f1; got {list(row)}")
-        out.append({k: (row[k] if k == "class" else float(row[k])) for k in row if row[k] not in (None, "")})
-    return out
-
-
 def load_run(run_dir: str | os.PathLike[str]) -> RunData:
     """Read a ``vega-anchors train`` run directory (layout in the module docstring); missing optional
     files are skipped, an unreadable one is an error naming it."""
-    root = Path(run_dir)
+    files = RunFiles(run_dir)
+    root = files.root
     if not root.is_dir():
         raise FileNotFoundError(f"run directory not found: {root}")
     run = RunData(title=f"Training run {root.resolve().name}")
-    config_path, metrics_path = root / "config.json", root / "metrics.json"
-    if config_path.is_file():
-        run.config = _read_json(config_path)
-        run.sources.append(str(config_path))
-    if metrics_path.is_file():
-        run.metrics = _read_json(metrics_path)
-        run.sources.append(str(metrics_path))
+    run.config, run.metrics = files.read_config(), files.read_metrics()
+    pairs = ((files.config, run.config), (files.metrics, run.metrics))
+    run.sources += [str(path) for path, data in pairs if data is not None]
     names = (run.metrics or {}).get("class_names") or (run.config or {}).get("class_names")
     run.class_names = list(names) if names else None
-
-    def seed_key(p: Path) -> tuple[int, str]:
-        m = re.fullmatch(r"seed-(-?\d+)", p.parent.name)
-        return (int(m.group(1)) if m else 0, p.parent.name)
-
-    for path in sorted(root.glob("seed-*/history.json"), key=seed_key):
-        run.histories[path.parent.name.replace("-", " ")] = _read_history(path)
+    for label, (path, history) in files.histories().items():
+        run.histories[label] = history
         run.sources.append(str(path))
-    if (root / "history.json").is_file() and not run.histories:
-        run.histories["run"] = _read_history(root / "history.json")
-        run.sources.append(str(root / "history.json"))
-    if (root / "per_class.csv").is_file():
-        run.per_class = _read_per_class(root / "per_class.csv")
-        run.sources.append(str(root / "per_class.csv"))
+    run.per_class = files.read_per_class()
+    if run.per_class is not None:
+        run.sources.append(str(files.per_class))
     elif run.metrics:
         run.per_class = _per_class_from_metrics(run.metrics, run.class_names)
     if run.metrics:
         run.confusion = _confusion_from_metrics(run.metrics)
-    if (root / "anchors.safetensors").is_file():
-        run.bank = AnchorBank.load(root / "anchors.safetensors")
-        run.sources.append(str(root / "anchors.safetensors"))
+    if files.anchors.is_file():
+        run.bank = AnchorBank.load(files.anchors)
+        run.sources.append(str(files.anchors))
     if not (run.histories or run.metrics or run.bank):
         raise FileNotFoundError(
             f"{root} holds none of metrics.json, seed-*/history.json, anchors.safetensors: is it the --out folder "
@@ -202,7 +165,7 @@ def load_fit_outputs(
         raise ValueError("give a fit log (--log history.json) and/or a checkpoint (--checkpoint best.pt)")
     run = RunData(title=f"Training log {Path(log).name if log else Path(checkpoint or '').name}")
     if log is not None:
-        run.histories["run"] = _read_history(Path(log))
+        run.histories["run"] = read_history(log)
         run.sources.append(str(log))
     if checkpoint is not None:
         from .training import load_checkpoint
@@ -215,7 +178,7 @@ def load_fit_outputs(
         model_state = state.get("best_model") or state.get("model") or {}
         run.bank = _bank_from_state(model_state, class_names)
     if metrics is not None:
-        data = _read_json(Path(metrics))
+        data = read_json(metrics)
         run.metrics = data if ("test" in data or "seeds" in data) else {"test": data}
         run.sources.append(str(metrics))
         names = run.metrics.get("class_names") or run.metrics["test"].get("class_names")
@@ -256,18 +219,37 @@ def _summary_table(metrics: Mapping[str, Any]) -> str:
 
 
 def _seed_table(metrics: Mapping[str, Any]) -> str:
+    """Per seed: test weighted F1, the selected epoch and step, the budget, still improving, seconds;
+    a warning above the table names the seeds whose best step is in the last 10% of the budget."""
     seeds = metrics.get("seeds")
     if not isinstance(seeds, Mapping) or not seeds:
         return ""
-    rows = []
+    rows, improving = [], []
     for seed, entry in seeds.items():
-        test = entry.get("test", {}) if isinstance(entry, Mapping) else {}
-        rows.append(
-            f"<tr><td>{html.escape(str(seed))}</td><td>{_fmt(test.get('weighted_f1', ''))}</td>"
-            f"<td>{_fmt(entry.get('best_epoch', ''))}</td><td>{_fmt(entry.get('seconds', ''))}</td></tr>"
+        entry = entry if isinstance(entry, Mapping) else {}
+        test = entry.get("test") or {}
+        flag = entry.get("still_improving")
+        if flag:
+            improving.append(str(seed))
+        budget = (
+            f"{entry['budget_steps']} steps / {entry.get('budget_epochs', '?')} epochs"
+            if "budget_steps" in entry
+            else ""
         )
-    head = "<tr><th>seed</th><th>test weighted F1</th><th>best epoch</th><th>seconds</th></tr>"
-    return f"<h2>Seeds</h2><table>{head}{''.join(rows)}</table>"
+        cells = [seed, _fmt(test.get("weighted_f1", "")), entry.get("best_epoch", ""), entry.get("best_step", ""),
+                 budget, {True: "yes", False: "no"}.get(flag, ""), _fmt(entry.get("seconds", ""))]  # fmt: skip
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    head = (
+        "<tr><th>seed</th><th>test weighted F1</th><th>best epoch</th><th>best step</th><th>budget</th>"
+        "<th>still improving</th><th>seconds</th></tr>"
+    )
+    warning = (
+        f"<p class='warn'>Still improving: seed(s) {', '.join(improving)} selected a checkpoint in the last 10% of "
+        "the training budget; a larger budget (train --max-steps) may score higher.</p>"
+        if improving
+        else ""
+    )
+    return f"<h2>Seeds</h2>{warning}<table>{head}{''.join(rows)}</table>"
 
 
 _STYLE = (

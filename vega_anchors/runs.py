@@ -10,26 +10,27 @@ A run directory (docs/own_data.md)::
       metrics.json   {"kind": "train", "class_names", "selected_on",
                       "test": {"weighted_f1", "weighted_f1_std", "accuracy", "accuracy_std",
                                "macro_f1", "macro_f1_std"},
-                      "dev": {same keys; the selection split}, "seeds": {"0": {"test", "dev", "best_epoch",
-                      "seconds", "cpu_seconds"}}}
+                      "dev": {same keys; the selection split}, "still_improving_seeds": [...],
+                      "seeds": {"0": {"test", "dev", "best_epoch", "best_step", "budget_steps", "budget_epochs",
+                      "still_improving", "selected_on", "seconds", "cpu_seconds"}}}
       per_class.csv  class, support, precision, recall, f1 (test, mean over seeds)
       anchors.safetensors        the AnchorBank used, when the run has anchors
       seed-<s>/history.json      fit's per-epoch log; seed-<s>/best.pt, seed-<s>/last.pt checkpoints
 
 Model selection uses the store's dev split; a store without one has a validation split carved from
 its training dialogues (``validation_fraction`` of them, whole dialogues, seeded), and config.json
-and metrics.json say ``"selected_on": "validation"``.
+and metrics.json say ``"selected_on": "validation"``
+(:func:`~vega_anchors.training.evaluate.selection_split`). The files are read and written by
+:class:`vega_anchors._rundir.RunFiles` only; ``still_improving`` marks a seed whose selected step lies
+in the last 10% of its budget.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
-import math
 import os
-import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,13 +40,15 @@ from typing import Any
 import torch
 
 from ._io import atomic_write_text
+from ._rundir import RunFiles
 from .anchors.bank import AnchorBank
-from .data import Dialogue, FeatureSet, collate_dialogues, load_features, split_validation
+from .data import Dialogue, FeatureSet, collate_dialogues, load_features
 from .errors import ConfigError
-from .metrics import ClassificationMetrics
+from .metrics import metrics_summary
 from .models import FUSED, DualBranchVEGA, VEGAConfig
 from .recipes import default_model_config, default_train_config
 from .training import TrainConfig, evaluate, fit, load_checkpoint
+from .training.evaluate import selection_split
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +61,6 @@ __all__ = [
     "predict_run",
     "train_run",
 ]
-
-SUMMARY_KEYS = ("weighted_f1", "accuracy", "macro_f1")
-"""The metrics that metrics.json averages over seeds (each with a ``_std``)."""
 
 
 @dataclass
@@ -90,39 +90,6 @@ def _features(features: FeatureSet | str | os.PathLike[str]) -> tuple[FeatureSet
     if isinstance(features, FeatureSet):
         return features, features.source
     return load_features(features), str(features)
-
-
-def metrics_summary(per_seed: Sequence[ClassificationMetrics | Mapping[str, Any]]) -> dict[str, float] | None:
-    """Mean and std (sample std; 0 for one seed) over seeds of weighted F1, accuracy and macro F1:
-    ``{"weighted_f1", "weighted_f1_std", "accuracy", "accuracy_std", "macro_f1", "macro_f1_std"}``."""
-    if not per_seed:
-        return None
-    rows = [m.to_dict() if isinstance(m, ClassificationMetrics) else dict(m) for m in per_seed]
-    out: dict[str, float] = {}
-    for key in SUMMARY_KEYS:
-        values = [float(r[key]) for r in rows]
-        out[key] = statistics.mean(values)
-        out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-    return out
-
-
-def per_class_csv(per_seed: Sequence[Mapping[str, Any]], class_names: Sequence[str]) -> str:
-    """``class, support, precision, recall, f1`` per class, mean over seeds (from ``to_dict()`` records)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["class", "support", "precision", "recall", "f1"])
-    for i, name in enumerate(class_names):
-        writer.writerow(
-            [
-                name,
-                int(per_seed[0]["support"][i]) if per_seed else 0,
-                *(
-                    f"{statistics.mean(float(r[key][i]) for r in per_seed):.6f}" if per_seed else ""
-                    for key in ("precision", "recall", "f1")
-                ),
-            ]
-        )
-    return buffer.getvalue()
 
 
 def check_encoder_match(features: FeatureSet, bank: AnchorBank | None, *, what: str = "the anchor bank") -> None:
@@ -235,18 +202,6 @@ def _resolve_bank(
     return bank, label
 
 
-def _write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=1, default=_json_default) + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
-
-
 def train_run(
     features: FeatureSet | str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -290,8 +245,8 @@ def train_run(
     """
     fs, features_path = _features(features)
     _check_train_inputs(fs, features_path, seeds)
-    directory = Path(out)
-    directory.mkdir(parents=True, exist_ok=True)
+    files = RunFiles(out)
+    files.root.mkdir(parents=True, exist_ok=True)
     bank, anchors_label = _resolve_bank(anchors, fs, prompts=prompts, encoder=encoder, cache_dir=cache_dir)
     class_names = list(fs.label_names)
     config = default_model_config(
@@ -302,26 +257,25 @@ def train_run(
         **dict(model or {}),
     )
     train_overrides = _train_overrides(train)
-    selected_on = _selection_split(fs, features_path, validation_fraction)
+    selected_on = selection_split(
+        fs.train, val=fs.dev, val_fraction=validation_fraction, seed=seeds[0], val_name="dev"
+    ).selected_on
     base_train = default_train_config(device=device, progress=progress, **train_overrides)
     if bank is not None:
-        bank.save(directory / "anchors.safetensors")
-    _write_json(
-        directory / "config.json",
-        _run_config(fs, features_path, config, base_train, anchors_label, seeds, selected_on, validation_fraction),
+        bank.save(files.anchors)
+    files.write_config(
+        _run_config(fs, features_path, config, base_train, anchors_label, seeds, selected_on, validation_fraction)
     )
     per_seed: dict[str, Any] = {}
     tests: list[dict[str, Any]] = []
     devs: list[dict[str, Any]] = []
     for seed in seeds:
-        record = _train_seed(
-            fs, directory / f"seed-{seed}", seed, config, bank, base_train, selected_on, validation_fraction
-        )
+        record = _train_seed(fs, files.seed_dir(seed), seed, config, bank, base_train, validation_fraction)
         per_seed[str(seed)] = record
         devs.append(record["dev"])
         if record["test"] is not None:
             tests.append(record["test"])
-    return _write_train_metrics(directory, per_seed, tests, devs, class_names, selected_on, anchors_label)
+    return _write_train_metrics(files, per_seed, tests, devs, class_names, selected_on, anchors_label)
 
 
 def _run_config(
@@ -370,18 +324,6 @@ def _train_overrides(train: Mapping[str, Any] | None) -> dict[str, Any]:
     return train_overrides
 
 
-def _selection_split(fs: FeatureSet, features_path: str, validation_fraction: float) -> str:
-    """``"dev"`` when the store has one, else ``"validation"`` (with a warning)."""
-    selected_on = "dev" if fs.dev else "validation"
-    if selected_on == "validation":
-        logger.warning(
-            "%s has no dev split: selecting on %.0f%% of the training dialogues (validation split)",
-            features_path,
-            100 * validation_fraction,
-        )
-    return selected_on
-
-
 def _train_seed(
     fs: FeatureSet,
     seed_dir: Path,
@@ -389,44 +331,41 @@ def _train_seed(
     config: VEGAConfig,
     bank: AnchorBank | None,
     base_train: TrainConfig,
-    selected_on: str,
     validation_fraction: float,
 ) -> dict[str, Any]:
-    """Train one seed into ``seed_dir``; its metrics.json record (test, dev, best_epoch, seconds, cpu_seconds)."""
+    """Train one seed into ``seed_dir``; its metrics.json record (``test``, ``dev``, the selection facts of
+    :meth:`~vega_anchors.training.FitResult.summary`, ``seconds``, ``cpu_seconds``)."""
     class_names = list(fs.label_names)
     seed_dir.mkdir(exist_ok=True)
-    train_dialogues: list[Dialogue] = list(fs.train)
-    selection = list(fs.dev)
-    if selected_on == "validation":
-        train_dialogues, selection = split_validation(train_dialogues, validation_fraction, seed=seed)
+    split = selection_split(fs.train, val=fs.dev, val_fraction=validation_fraction, seed=seed, val_name="dev")
     torch.manual_seed(seed)
     net = DualBranchVEGA(config, bank)
     cfg = base_train.model_copy(
         update={"seed": int(seed), "checkpoint_dir": str(seed_dir), "log_path": str(seed_dir / "history.json")}
     )
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    result = fit(net, train_dialogues, config=cfg, val=selection, test=fs.test or None, class_names=class_names)
+    result = fit(net, split.train, config=cfg, val=split.selection, test=fs.test or None, class_names=class_names,
+                 val_name=split.selected_on)  # fmt: skip
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    _rename_history(seed_dir / "history.json", result.history, selected_on)
-    dev = evaluate(net, selection, batch_size=cfg.batch_size, device=next(net.parameters()).device,
-                   class_names=class_names, with_loss=False).metrics.to_dict()  # fmt: skip
+    assert result.selection is not None
     record: dict[str, Any] = {
         "test": result.test.metrics.to_dict() if result.test is not None else None,
-        "dev": dev,
-        "best_epoch": result.best_epoch,
+        "dev": result.selection.metrics.to_dict(),
+        **result.summary(),
         "seconds": wall,
         "cpu_seconds": cpu,
     }
     logger.info(
-        "seed %s: best epoch %d, %s w-F1 %.4f, test w-F1 %s, %.0f s (%.0f s CPU)",
-        seed, result.best_epoch, selected_on, dev["weighted_f1"],
+        "seed %s: best epoch %d (step %d of %d%s), %s w-F1 %.4f, test w-F1 %s, %.0f s (%.0f s CPU)",
+        seed, result.best_epoch, result.best_step, result.budget_steps,
+        ", still improving" if result.still_improving else "", split.selected_on, record["dev"]["weighted_f1"],
         f"{record['test']['weighted_f1']:.4f}" if record["test"] else "n/a", wall, cpu,
     )  # fmt: skip
     return record
 
 
 def _write_train_metrics(
-    directory: Path,
+    files: RunFiles,
     per_seed: dict[str, Any],
     tests: list[dict[str, Any]],
     devs: list[dict[str, Any]],
@@ -442,22 +381,11 @@ def _write_train_metrics(
         "anchors": anchors_label,
         "test": metrics_summary(tests),
         "dev": metrics_summary(devs),
+        "still_improving_seeds": [int(seed) for seed, record in per_seed.items() if record.get("still_improving")],
         "seeds": per_seed,
     }
-    _write_json(directory / "metrics.json", metrics)
-    atomic_write_text(directory / "per_class.csv", per_class_csv(tests or devs, class_names))
+    files.write_metrics(metrics, tests or devs)
     return metrics
-
-
-def _rename_history(path: Path, history: list[dict[str, Any]], selected_on: str) -> None:
-    """fit names the selection split 'validation'; the run's history names it as config.json does."""
-    if selected_on == "validation":
-        return
-    renamed = [
-        {(f"{selected_on}_" + k[len("validation_") :] if k.startswith("validation_") else k): v for k, v in r.items()}
-        for r in history
-    ]
-    _write_json(path, renamed)
 
 
 def load_run(directory: str | os.PathLike[str], *, device: str = "cpu") -> Run:
@@ -467,24 +395,22 @@ def load_run(directory: str | os.PathLike[str], *, device: str = "cpu") -> Run:
     Raises:
         FileNotFoundError: not a run directory (no ``config.json``), or a seed without ``best.pt``.
     """
-    directory = Path(directory)
-    config_path = directory / "config.json"
-    if not config_path.is_file():
+    files = RunFiles(directory)
+    config = files.read_config()
+    if config is None:
         raise FileNotFoundError(f"{directory} is not a run directory (no config.json); train one with train_run")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    metrics_path = directory / "metrics.json"
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
-    bank = AnchorBank.load(directory / "anchors.safetensors") if (directory / "anchors.safetensors").is_file() else None
+    metrics = files.read_metrics() or {}
+    bank = AnchorBank.load(files.anchors) if files.anchors.is_file() else None
     model_config = VEGAConfig(**config["model"])
     models: dict[int, DualBranchVEGA] = {}
     for seed in config["seeds"]:
-        checkpoint = directory / f"seed-{seed}" / "best.pt"
+        checkpoint = files.best(int(seed))
         if not checkpoint.is_file():
             raise FileNotFoundError(f"{checkpoint} is missing: the run for seed {seed} did not finish")
         net = DualBranchVEGA(model_config, bank)
         net.load_state_dict(load_checkpoint(checkpoint)["model"])
         models[int(seed)] = net.to(device).eval()
-    return Run(directory, config, models, bank, metrics)
+    return Run(files.root, config, models, bank, metrics)
 
 
 def _check_run_features(run: Run, fs: FeatureSet, path: str) -> None:

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from vega_anchors import CLASS_WEIGHTS, VEGAConfig
 from vega_anchors.official import config_from_args
+from vega_anchors.recipes import preset_train_config
 
 
 def test_iemocap_preset_carries_official_hyperparameters() -> None:
@@ -21,12 +22,15 @@ def test_iemocap_preset_carries_official_hyperparameters() -> None:
         2,
     )
     assert (cfg.anchor_dim, cfg.sampler.p, cfg.logit_scale) == (512, 0.4, 100.0)
-    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.batch_size, cfg.optim.epochs) == (
+    train = preset_train_config("iemocap")  # the official training recipe lives in the preset registry
+    assert (train.lr, train.weight_decay, train.batch_size, train.epochs, train.patience) == (
         9.839e-5,
         0.00997,
         9,
         400,
+        30,
     )
+    assert "optim" not in cfg.model_dump() and VEGAConfig(**{**cfg.model_dump(), "optim": {"lr": 1.0}}) == cfg
     assert cfg.class_weights == list(CLASS_WEIGHTS["iemocap"])
     meta = load_case("iemocap_small")["meta"]
     lam = meta["loss_lambdas"]

@@ -1,7 +1,8 @@
 """Exact resume: a run stopped by an error and resumed from ``last.pt`` ends bit-identical (CPU) to an
-uninterrupted run, with the cosine schedule, length-bucketed batches, dropout, feature masking and
-stochastic anchors all on. (``tests/test_training.py::test_resume_is_bit_identical`` covers a clean
-stop after an epoch with the default schedule.)"""
+uninterrupted run, with a step budget, the per-step warm-up and cosine schedule, length-bucketed
+batches, dropout, feature masking and stochastic anchors all on.
+(``tests/test_training.py::test_resume_is_bit_identical`` covers a clean stop after an epoch with
+the default schedule.)"""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def data() -> Any:
 
 def _config(folder: Path) -> TrainConfig:
     return TrainConfig(
-        epochs=EPOCHS,
+        max_steps=2 * EPOCHS - 1,  # 2 batches an epoch: rounded up to EPOCHS epochs
+        warmup_fraction=0.34,  # 2 warm-up steps of 6
         batch_size=3,
         lr=3e-3,
         scheduler="cosine",
@@ -103,10 +105,13 @@ def test_resume_after_a_crash_is_bit_identical(
     assert strip == [{k: v for k, v in r.items() if k not in TIMING} for r in full.history]
     assert [r["lr"] for r in strip] != [strip[0]["lr"]] * EPOCHS  # the cosine schedule did move
     assert (result.best_epoch, result.best_score) == (full.best_epoch, full.best_score)
+    assert (result.budget_steps, result.budget_epochs, result.best_step) == (6, EPOCHS, full.best_step)
+    assert result.selection is not None and full.selection is not None
+    assert result.selection.metrics.weighted_f1 == full.selection.metrics.weighted_f1 == full.best_score
     _assert_same_state(last["model"], uninterrupted["last"]["model"])
     _assert_same_state(resumed.state_dict(), uninterrupted["model"])  # the best weights, reloaded
     _assert_same_state(last["optimizer"]["state"], uninterrupted["last"]["optimizer"]["state"])
-    assert last["scheduler"] == uninterrupted["last"]["scheduler"]
+    assert last["scheduler"] == uninterrupted["last"]["scheduler"] and last["scheduler"]["last_epoch"] == 6
     assert torch.equal(last["rng"]["torch"], uninterrupted["last"]["rng"]["torch"])
 
 

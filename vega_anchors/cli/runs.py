@@ -42,9 +42,11 @@ def _train(args: argparse.Namespace) -> int:
 
     _threads(args)
     model, train = read_recipe(args.config) if args.config else ({}, {})
-    for flag, key in (("epochs", "epochs"), ("patience", "patience"), ("batch_size", "batch_size"), ("lr", "lr")):
-        if getattr(args, flag) is not None:
-            train[key] = getattr(args, flag)
+    for key in ("epochs", "max_steps", "min_steps", "patience", "patience_steps", "batch_size", "lr"):
+        if getattr(args, key) is not None:
+            train[key] = getattr(args, key)
+    if args.epochs is not None and args.max_steps is None:
+        train["max_steps"] = None  # a budget in epochs replaces the recipe's step budget
     if args.ema_decay is not None:
         train["ema_decay"] = args.ema_decay or None
     if args.hidden_dim is not None:
@@ -74,14 +76,21 @@ def _train(args: argparse.Namespace) -> int:
         print("note: the feature store has no dev split; selected on a validation split carved from train")
     for seed, record in metrics["seeds"].items():
         test = f"{record['test']['weighted_f1']:.4f}" if record["test"] else "n/a"
+        improving = " STILL IMPROVING (best in the last 10% of the budget)" if record["still_improving"] else ""
         print(
-            f"seed {seed}: best epoch {record['best_epoch']}, {selected} w-F1 {record['dev']['weighted_f1']:.4f}, "
-            f"test w-F1 {test} ({record['seconds']:.0f} s, {record['cpu_seconds']:.0f} s CPU)"
+            f"seed {seed}: best epoch {record['best_epoch']} (step {record['best_step']} of {record['budget_steps']})"
+            f"{improving}, {selected} w-F1 {record['dev']['weighted_f1']:.4f}, test w-F1 {test} "
+            f"({record['seconds']:.0f} s, {record['cpu_seconds']:.0f} s CPU)"
         )
     print(
         f"test weighted F1 ({selected}-selected, {len(metrics['seeds'])} seed(s), anchors {metrics['anchors']}): "
         f"{_fmt(metrics['test'])}; accuracy {_fmt(metrics['test'], 'accuracy')}"
     )
+    if metrics["still_improving_seeds"]:
+        print(
+            f"note: still improving (seeds {metrics['still_improving_seeds']}): the selected checkpoint is in the last "
+            "10% of the budget; try a larger --max-steps"
+        )
     print(f"total {wall:.0f} s wall, {cpu:.0f} s CPU")
     print(f"wrote {args.out}")
     return 0
@@ -137,6 +146,36 @@ def _baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recipe_flags(train: argparse.ArgumentParser) -> None:
+    """``train``'s flags that override the default recipe (their help names the recipe's values)."""
+    from ..recipes import DEFAULT_MODEL, DEFAULT_TRAIN
+
+    recipe = DEFAULT_TRAIN
+    train.add_argument(
+        "--max-steps", type=int, default=None,
+        help=f"the budget in optimizer steps (recipe: {recipe['max_steps']}); epochs follow from the data size",
+    )  # fmt: skip
+    train.add_argument(
+        "--epochs", type=int, default=None, help="a budget in epochs instead of steps (replaces the step budget)"
+    )
+    train.add_argument(
+        "--min-steps", type=int, default=None, help=f"no early stop before this step (recipe: {recipe['min_steps']})"
+    )
+    train.add_argument(
+        "--patience-steps", type=int, default=None,
+        help=f"early stop this many steps after the best evaluation (recipe: {recipe['patience_steps']})",
+    )  # fmt: skip
+    train.add_argument(
+        "--patience", type=int, default=None, help=f"early stop after N evaluations (epochs) without improvement "
+        f"(recipe: {recipe['patience'] or 'off'})",
+    )  # fmt: skip
+    train.add_argument("--batch-size", type=int, default=None, help=f"recipe: {recipe['batch_size']}")
+    train.add_argument("--lr", type=float, default=None, help=f"peak learning rate (recipe: {recipe['lr']})")
+    train.add_argument("--ema-decay", type=float, default=None, help=f"recipe: {recipe['ema_decay']}; 0 = off")
+    train.add_argument("--hidden-dim", type=int, default=None, help=f"recipe: {DEFAULT_MODEL['hidden_dim']}")
+    train.add_argument("--heads", type=int, default=None, help=f"recipe: {DEFAULT_MODEL['num_heads']}")
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``train``, ``evaluate``, ``predict`` and ``baseline`` to the ``vega-anchors`` command."""
     train = sub.add_parser("train", help="train the default recipe on a feature store → a run directory")
@@ -154,13 +193,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     train.add_argument("--seeds", type=int, nargs="+", default=[0], help="one model per seed (default 0)")
     train.add_argument("--config", default=None, help='recipe overrides: JSON {"model": {...}, "train": {...}}')
-    train.add_argument("--epochs", type=int, default=None, help="override the recipe's 30")
-    train.add_argument("--patience", type=int, default=None, help="override the recipe's 8")
-    train.add_argument("--batch-size", type=int, default=None, help="override the recipe's 16")
-    train.add_argument("--lr", type=float, default=None, help="override the recipe's 3e-4")
-    train.add_argument("--ema-decay", type=float, default=None, help="override the recipe's 0.99; 0 = off")
-    train.add_argument("--hidden-dim", type=int, default=None, help="override the recipe's 192")
-    train.add_argument("--heads", type=int, default=None, help="override the recipe's 4")
+    _recipe_flags(train)
     train.add_argument(
         "--validation-fraction",
         type=float,

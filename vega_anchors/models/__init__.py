@@ -1,6 +1,6 @@
 """The reference model and its configuration."""
 
-from .config import FUSED, HeadConfig, LossSwitches, LossWeights, OptimConfig, SamplerConfig, VEGAConfig
+from .config import FUSED, HeadConfig, LossSwitches, LossWeights, SamplerConfig, VEGAConfig
 from .dual_branch import DualBranchVEGA, VEGALoss, VEGAOutput
 
 __all__ = [
@@ -9,7 +9,6 @@ __all__ = [
     "HeadConfig",
     "LossSwitches",
     "LossWeights",
-    "OptimConfig",
     "SamplerConfig",
     "VEGAConfig",
     "VEGALoss",

@@ -92,15 +92,17 @@ class LossWeights(_Model):
         return self.terms.get(family, {}).get(head, 1.0)
 
 
-class OptimConfig(_Model):
-    """The official optimisation settings, kept with the model's preset for reference. The training
-    engine reads :class:`~vega_anchors.training.TrainConfig`; ``TrainConfig.from_vega_config`` copies these."""
-
-    lr: float = 9.839e-5
-    weight_decay: float = 0.00997
-    batch_size: int = 9
-    epochs: int = 400
-    patience: int = 30
+OFFICIAL_PRESETS: dict[str, dict[str, Any]] = {
+    "iemocap": {},
+    "meld": {
+        "modalities": {"text": 1024, "audio": 300, "visual": 342},
+        "num_classes": 7,
+        "num_speakers": 9,
+        "class_weights": list(CLASS_WEIGHTS["meld"]),
+    },
+}
+"""The official model presets as :class:`VEGAConfig` settings over its defaults (which are IEMOCAP's);
+the registry of named recipes, training settings included, is :data:`vega_anchors.recipes.PRESETS`."""
 
 
 class VEGAConfig(_Model):
@@ -144,11 +146,14 @@ class VEGAConfig(_Model):
         lt=1.0,
         description="training augmentation: each feature dim of each dialogue/modality zeroed with this probability",
     )
-    optim: OptimConfig = Field(default_factory=OptimConfig)
 
     @model_validator(mode="before")
     @classmethod
     def _official_loss_weights(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "optim" in data:
+            # configs saved before 0.3 carried a copy of the training settings; they live in TrainConfig and
+            # the preset registry (vega_anchors.recipes.PRESETS) now
+            data = {k: v for k, v in data.items() if k != "optim"}
         if isinstance(data, dict) and "loss_weights" not in data:
             modalities = data.get("modalities") or cls.model_fields["modalities"].get_default(call_default_factory=True)
             heads = {*modalities, FUSED}
@@ -190,24 +195,19 @@ class VEGAConfig(_Model):
     # ------------------------------------------------------------------ presets
     @classmethod
     def iemocap(cls, **overrides: Any) -> VEGAConfig:
-        """The official IEMOCAP configuration (6 classes, 2 speakers, audio 1582-d)."""
-        return cls(**overrides)
+        """The official IEMOCAP configuration (6 classes, 2 speakers, audio 1582-d): the field defaults.
+        Listed with the training recipes in :data:`vega_anchors.recipes.PRESETS`."""
+        return cls(**{**OFFICIAL_PRESETS["iemocap"], **overrides})
 
     @classmethod
     def meld(cls, **overrides: Any) -> VEGAConfig:
-        """The official MELD configuration (7 classes, 9 speakers, audio 300-d).
+        """The official MELD configuration (7 classes, 9 speakers, audio 300-d). Listed with the training
+        recipes in :data:`vega_anchors.recipes.PRESETS`.
 
         The loss weights are the IEMOCAP preset's (the MELD-specific λs were not available to us);
         override ``loss_weights`` to change them.
         """
-        base: dict[str, Any] = {
-            "modalities": {"text": 1024, "audio": 300, "visual": 342},
-            "num_classes": 7,
-            "num_speakers": 9,
-            "class_weights": list(CLASS_WEIGHTS["meld"]),
-        }
-        base.update(overrides)
-        return cls(**base)
+        return cls(**{**OFFICIAL_PRESETS["meld"], **overrides})
 
     # ------------------------------------------------------------------ serialisation
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:

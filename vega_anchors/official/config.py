@@ -47,13 +47,7 @@ def config_from_args(**kwargs: Any) -> VEGAConfig:
         "clip_loss": "anchor",
         "clip_all_clip_kl_loss": "anchor_kl",
     }
-    optim = {
-        "lr": "lr",
-        "l2": "weight_decay",
-        "weight_decay": "weight_decay",
-        "batch_size": "batch_size",
-        "epochs": "epochs",
-    }
+    training = {"lr", "l2", "weight_decay", "batch_size", "epochs"}
     unknown = []
     for key, value in kwargs.items():
         if key in ("text_dim", "audio_dim", "visual_dim"):
@@ -69,8 +63,12 @@ def config_from_args(**kwargs: Any) -> VEGAConfig:
             cfg["loss_weights"]["family"][family[key]] = value
         elif key in switches:
             cfg["losses"][switches[key]] = bool(value)
-        elif key in optim:
-            cfg["optim"][optim[key]] = value
+        elif key in training:
+            raise ValueError(
+                f"{key} is a training setting, not part of the model config: pass it to TrainConfig "
+                "(vega_anchors.recipes.preset_train_config('iemocap', lr=..., weight_decay=..., batch_size=..., "
+                "epochs=...); the official l2 is weight_decay)"
+            )
         elif key.endswith("_lambda") and (term := _official_term(key)) is not None:
             fam, head = term
             cfg["loss_weights"]["terms"].setdefault(fam, {})[head] = value

@@ -7,6 +7,7 @@ It is a recipe, not a framework, split so each part reads on its own:
 * :mod:`.loop`: :func:`setup`, :func:`train_step` (one optimizer step, also timed by
   ``python -m vega_anchors.bench``) and :func:`train_epoch`;
 * :mod:`.evaluate`: :func:`evaluate`, the batch order and model selection;
+* :mod:`.schedule`: the budget in steps, the learning-rate schedule over it, "still improving";
 * :mod:`.checkpoint`: the one checkpoint layout (``last.pt``/``best.pt``), save, load, restore;
 * :mod:`.callbacks`: :class:`Callback` hooks and the :class:`TrainState` they see.
 

@@ -30,6 +30,7 @@ class TrainState:
         step: optimizer steps taken since the start of the run (resumed runs included).
         history: one record per finished epoch (the dicts of ``FitResult.history``).
         best_epoch: the 1-based epoch with the best selection score so far (0 = none yet).
+        best_step: optimizer steps taken when that epoch was evaluated (0 = none yet).
         best_score: its weighted F1 (``-inf`` before the first evaluation).
         best_model: ``scored.state_dict()`` of the best epoch (a deep copy).
         loss: the last step's :class:`~vega_anchors.models.VEGALoss` (``total`` and ``terms``; tensors
@@ -43,6 +44,7 @@ class TrainState:
     step: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int = 0
+    best_step: int = 0
     best_score: float = -math.inf
     best_model: dict[str, Any] = field(default_factory=dict)
     loss: VEGALoss | None = None
@@ -63,8 +65,9 @@ class Callback:
         """After every optimizer step (``state.step`` counts them, ``state.loss`` is its loss)."""
 
     def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None:
-        """After every epoch; ``record`` is the epoch's history entry (``epoch``, ``train_loss``,
-        ``<selected_on>_weighted_f1``, ``best_epoch``, ...)."""
+        """After every evaluation (one per epoch); ``record`` is the epoch's history entry (``epoch``,
+        ``step``, ``train_loss``, ``<selected_on>_weighted_f1`` (the selection score), ``best_epoch``,
+        ``best_step``, ``lr``, ...)."""
 
     def on_best(self, state: TrainState, record: dict[str, Any]) -> None:
         """When an epoch improves the selection score (before ``on_epoch_end`` of that epoch);

@@ -79,6 +79,7 @@ def resume_state(engine: Engine, state: TrainState, config: TrainConfig) -> dict
         "history": state.history,
         "best_score": state.best_score,
         "best_epoch": state.best_epoch,
+        "best_step": state.best_step,
         "best_model": state.best_model,
         "rng": rng_state(),
         "config": state.model.config.model_dump(),
@@ -111,7 +112,8 @@ def restore(
     """Load a ``last.pt`` dict (from :func:`load_checkpoint`) into ``engine`` and ``state`` and set
     the RNG states, so the run continues as if it had never stopped.
 
-    ``batches_per_epoch`` gives ``state.step`` for checkpoints written before steps were saved.
+    ``batches_per_epoch`` gives ``state.step`` (and ``state.best_step``) for checkpoints written
+    before steps were saved. The scheduler's state (steps taken) continues the schedule exactly.
 
     Raises:
         ValueError: the checkpoint was saved with ``ema_decay`` and the run has none, or the reverse.
@@ -129,5 +131,6 @@ def restore(
     state.history, state.epoch = checkpoint["history"], checkpoint["epoch"]
     state.step = checkpoint.get("step", state.epoch * batches_per_epoch)
     state.best_score, state.best_epoch = checkpoint["best_score"], checkpoint["best_epoch"]
+    state.best_step = checkpoint.get("best_step", state.best_epoch * batches_per_epoch)
     state.best_model = checkpoint["best_model"]
     set_rng_state(checkpoint["rng"])

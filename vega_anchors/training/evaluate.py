@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -16,9 +17,9 @@ from ..distributed import Precision, autocast
 from ..metrics import compute_metrics
 from ..models import FUSED, DualBranchVEGA
 from .callbacks import TrainState
-from .config import EvalResult, TrainConfig
+from .config import EvalResult
 
-__all__ = ["batch_indices", "consider_best", "evaluate", "iterate_batches", "selection_split"]
+__all__ = ["Selection", "batch_indices", "consider_best", "evaluate", "iterate_batches", "selection_split"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,37 +103,55 @@ def evaluate(
     return EvalResult(sum(losses) / len(losses) if losses else None, metrics, predictions)
 
 
+class Selection(NamedTuple):
+    """The split of :func:`selection_split`: ``train`` (what is trained on), ``selection`` (what picks
+    the best evaluation) and ``selected_on`` (its name: ``val_name``, ``"validation"`` or ``"test"``)."""
+
+    train: list[Dialogue]
+    selection: list[Dialogue]
+    selected_on: str
+
+
 def selection_split(
     train: Sequence[Dialogue],
     *,
-    val: Sequence[Dialogue] | None,
-    test: Sequence[Dialogue] | None,
-    config: TrainConfig,
-) -> tuple[list[Dialogue], list[Dialogue], str]:
-    """``(train, selection, selected_on)``: the dialogues that pick the best epoch.
+    val: Sequence[Dialogue] | None = None,
+    test: Sequence[Dialogue] | None = None,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    paper_protocol: bool = False,
+    val_name: str = "validation",
+) -> Selection:
+    """The one choice of the dialogues that select the best evaluation (``fit``, ``train_run`` and the
+    baselines all call it).
 
-    ``val`` when given; else ``config.val_fraction`` of ``train`` held out (deterministically, by
-    ``config.seed``); ``test`` under ``config.select_on_test_paper_protocol`` (optimistic).
+    ``val`` when given (named ``val_name``, e.g. ``"dev"``); else ``val_fraction`` of ``train`` held
+    out (whole dialogues, deterministically by ``seed``; named ``"validation"``, with a warning);
+    ``test`` with ``paper_protocol`` (the official code's optimistic protocol).
 
     Raises:
         ValueError: no selection data, or no training dialogues left.
     """
     train = list(train)
-    if config.select_on_test_paper_protocol:
+    if paper_protocol:
         if not test:
             raise ValueError("select_on_test_paper_protocol needs test dialogues")
         logger.warning("selecting the best epoch on the TEST set (paper protocol): results are optimistic")
         selection, selected_on = list(test), "test"
     elif val:
-        selection, selected_on = list(val), "validation"
-    elif config.val_fraction > 0:
-        train, selection = split_validation(train, config.val_fraction, seed=config.seed)
+        selection, selected_on = list(val), val_name
+    elif val_fraction > 0:
+        train, selection = split_validation(train, val_fraction, seed=seed)
         selected_on = "validation"
+        logger.warning(
+            "no dev split: selecting on %d of the training dialogues (%.0f%%, seed %d; the validation split)",
+            len(selection), 100 * val_fraction, seed,
+        )  # fmt: skip
     else:
         raise ValueError("no model-selection data: give val=, set val_fraction > 0, or opt into the paper protocol")
     if not train:
         raise ValueError("no training dialogues")
-    return train, selection, selected_on
+    return Selection(train, selection, selected_on)
 
 
 def consider_best(state: TrainState, score: float) -> bool:
@@ -144,6 +163,6 @@ def consider_best(state: TrainState, score: float) -> bool:
     """
     if not score > state.best_score:  # NaN never improves
         return False
-    state.best_score, state.best_epoch = score, state.epoch
+    state.best_score, state.best_epoch, state.best_step = score, state.epoch, state.step
     state.best_model = copy.deepcopy(state.scored.state_dict())
     return True

@@ -19,6 +19,7 @@ from ..models import DualBranchVEGA, VEGALoss
 from .callbacks import Callback, TrainState, call_hooks
 from .config import TrainConfig
 from .evaluate import batch_indices
+from .schedule import Budget, make_scheduler, plan_budget
 
 __all__ = ["Engine", "make_optimizer", "make_scaler", "setup", "train_epoch", "train_step"]
 
@@ -31,7 +32,8 @@ class Engine:
 
     ``forward`` is the module to call for the training forward pass (the DDP wrapper of ``model``
     under torchrun, else ``model``); ``ema`` the weight average (``None`` without ``ema_decay``);
-    ``scored`` the weights evaluated and selected (``ema.module`` or ``model``).
+    ``scored`` the weights evaluated and selected (``ema.module`` or ``model``); ``scheduler`` the
+    per-step learning-rate schedule over ``budget`` (None: constant rate).
     """
 
     model: DualBranchVEGA
@@ -44,6 +46,7 @@ class Engine:
     device: torch.device
     rank: int
     world: int
+    budget: Budget
 
 
 def make_optimizer(model: nn.Module, *, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Optimizer:
@@ -69,9 +72,9 @@ def _wrap_ddp(model: DualBranchVEGA, device: torch.device) -> nn.Module:
 
 
 def setup(model: DualBranchVEGA, train: Sequence[Dialogue], config: TrainConfig, *, fit_inputs: bool) -> Engine:
-    """Move ``model`` to its device and build the weight average, DDP wrapper, optimizer,
-    scheduler and scaler. With ``fit_inputs`` (a fresh run), input standardisation is fitted on
-    ``train`` first (the training split only)."""
+    """Move ``model`` to its device and build the weight average, DDP wrapper, optimizer, budget
+    (:func:`~vega_anchors.training.schedule.plan_budget`), scheduler and scaler. With ``fit_inputs``
+    (a fresh run), input standardisation is fitted on ``train`` first (the training split only)."""
     rank, world = rank_and_world()
     device = default_device(config.device)
     if model.needs_input_fit and fit_inputs:
@@ -88,11 +91,11 @@ def setup(model: DualBranchVEGA, train: Sequence[Dialogue], config: TrainConfig,
     scored = cast(DualBranchVEGA, ema.module) if ema is not None else model
     forward = _wrap_ddp(model, device) if world > 1 else model
     optimizer = make_optimizer(model, lr=config.lr, weight_decay=config.weight_decay, device=device)
-    scheduler = None
-    if config.scheduler == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    per_epoch = len(batch_indices(train, config.batch_size, shuffle=False, bucket_by_length=config.bucket_by_length))
+    budget = plan_budget(config, per_epoch)
+    scheduler = make_scheduler(optimizer, budget, config.scheduler)
     scaler = make_scaler(device, config.precision)
-    return Engine(model, forward, scored, ema, optimizer, scheduler, scaler, device, rank, world)
+    return Engine(model, forward, scored, ema, optimizer, scheduler, scaler, device, rank, world, budget)
 
 
 def train_step(
@@ -160,7 +163,7 @@ def train_epoch(
     callbacks: Sequence[Callback] = (),
 ) -> EpochStats:
     """Train one epoch (``state.epoch``, 1-based) over ``train`` in the order fixed by
-    ``(config.seed, epoch)``; ``on_step_end`` runs after every step.
+    ``(config.seed, epoch)``; the learning-rate schedule steps and ``on_step_end`` runs after every step.
 
     Every rank sees the same global batch and collates only its share of the dialogues. A batch
     smaller than the world leaves some ranks without a dialogue; they still join DDP's gradient
@@ -176,7 +179,7 @@ def train_epoch(
         train, config.batch_size, shuffle=True, seed=config.seed, epoch=state.epoch - 1,
         bucket_by_length=config.bucket_by_length,
     )  # fmt: skip
-    bar = _progress(batches, enabled=config.progress and rank == 0, desc=f"epoch {state.epoch}/{config.epochs}")
+    bar = _progress(batches, enabled=config.progress and rank == 0, desc=f"epoch {state.epoch}/{engine.budget.epochs}")
     for idx in bar:
         mine = idx[rank::world]
         batch = collate_dialogues([train[i] for i in mine] if mine else [_unlabelled(train[idx[0]])])
@@ -185,6 +188,8 @@ def train_epoch(
             model, batch.to(engine.device, non_blocking=True), engine.optimizer, forward=engine.forward,
             scaler=engine.scaler, precision=config.precision, grad_clip=config.grad_clip, ema=engine.ema,
         )  # fmt: skip
+        if engine.scheduler is not None:
+            engine.scheduler.step()
         steps += 1
         state.step += 1
         state.loss = VEGALoss(total=loss.total.detach(), terms={k: v.detach() for k, v in loss.terms.items()})
@@ -197,8 +202,6 @@ def train_epoch(
     totals = {name: float(value) for name, value in sums.items()}
     if world > 1:
         totals, utterances = _reduce_epoch_totals(totals, utterances, world, engine.device)
-    if engine.scheduler is not None:
-        engine.scheduler.step()
     mean = {name: value / max(steps, 1) for name, value in totals.items()}
     return EpochStats(mean, utterances, time.perf_counter() - t0)
 
