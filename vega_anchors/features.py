@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .data.tables import DialogueTable, SpeakerMap, TableColumns, build_feature_set, load_dialogue_tables
+from .data.assembly import build_feature_set
+from .data.speakers import SpeakerMap
+from .data.tables import DialogueTable, TableColumns, load_dialogue_tables
 from .data.types import FeatureSet
 from .errors import ConfigError
 

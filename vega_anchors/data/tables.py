@@ -1,4 +1,4 @@
-"""Dialogue tables: raw utterances (CSV or JSONL) → :class:`RawDialogue` records → :class:`Dialogue` tensors.
+"""Dialogue tables: reading raw utterances (CSV or JSONL) into :class:`RawDialogue` records.
 
 A table has one row per utterance with five columns — dialogue id, utterance order, speaker, text,
 label — whose names are configurable (:class:`TableColumns`); MELD's CSV layout (``Dialogue_ID``,
@@ -13,6 +13,10 @@ The path from a table to a model::
     text = embed_tables(tables, load_text_encoder(path))   # vega_anchors.data.text
     features = build_feature_set(tables, {"text": text}, speakers)
 
+Text cleaning lives in :mod:`~vega_anchors.data.cleaning`, :class:`SpeakerMap` in
+:mod:`~vega_anchors.data.speakers` and tensor assembly (``build_feature_set``) in
+:mod:`~vega_anchors.data.assembly`.
+
 No pandas: the standard library's :mod:`csv` and :mod:`json` do the reading.
 """
 
@@ -24,87 +28,28 @@ import json
 import logging
 import os
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-import numpy as np
-import torch
-
 from .._io import jsonl_records
 from ..errors import ConfigError
 from ..labels import EMOTION_LABELS, canonical_label
-from .types import Dialogue, FeatureSet
+from .cleaning import normalize_text
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "DialogueTable",
     "RawDialogue",
-    "SpeakerMap",
     "TableColumns",
-    "build_dialogues",
-    "build_feature_set",
     "load_dialogue_table",
     "load_dialogue_tables",
     "load_meld_tables",
-    "normalize_text",
     "parse_speaker_cell",
 ]
-
-OTHER_SPEAKER = "other"
-"""Name of the shared speaker id for speakers outside a :class:`SpeakerMap`'s top N."""
-
-# Typographic characters → ASCII (what MELD's transcripts are full of).
-_TYPOGRAPHIC = str.maketrans(
-    {
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201a": "'",
-        "\u201b": "'",
-        "\u2032": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u201e": '"',
-        "\u2033": '"',
-        "\u2013": "-",
-        "\u2014": " - ",
-        "\u2026": "...",
-        "\u00a0": " ",
-        "\u200b": "",
-        "\ufeff": "",
-    }
-)
-# UTF-8 read as cp1252/latin-1 (e.g. "â€™" for "’"): older MELD copies carry these.
-_CP1252_HIGH = (
-    "\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
-    "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122"
-)
-_MOJIBAKE = re.compile(f"[\u00c2\u00c3\u00e2][{_CP1252_HIGH}]+")
-_SPACES = re.compile(r"\s+")
-
-
-def _repair_mojibake(text: str) -> str:
-    def fix(match: re.Match[str]) -> str:
-        chunk = match.group(0)
-        for codec in ("cp1252", "latin-1"):
-            try:
-                return chunk.encode(codec).decode("utf-8")
-            except (UnicodeEncodeError, UnicodeDecodeError):
-                continue
-        return chunk
-
-    return _MOJIBAKE.sub(fix, text)
-
-
-def normalize_text(text: str) -> str:
-    """Clean one utterance: repair UTF-8-read-as-cp1252 mojibake (``"â€™"`` → ``"’"``), Unicode NFC,
-    typographic quotes/dashes/ellipses → ASCII, whitespace runs → one space, trimmed."""
-    text = unicodedata.normalize("NFC", _repair_mojibake(text)).translate(_TYPOGRAPHIC)
-    return _SPACES.sub(" ", text).strip()
 
 
 @dataclass(frozen=True)
@@ -606,197 +551,3 @@ def load_meld_tables(directory: str | os.PathLike[str], **kwargs: Any) -> dict[s
     if missing:
         raise FileNotFoundError(f"{directory} lacks MELD file(s) {missing} (from declare-lab/MELD data/MELD/)")
     return {split: load_dialogue_table(directory / name, **kwargs) for split, name in MELD_FILES.items()}
-
-
-# ---------------------------------------------------------------------------------------------- speakers
-
-
-@dataclass
-class SpeakerMap:
-    """Speaker names → ids, fitted on the training split and reused for dev/test.
-
-    ``mode="global"``: the ``top_n`` most frequent training speakers get ids ``0..N-1`` (ties broken
-    by name) and every other speaker — rarer or unseen — shares id ``N`` (``"other"``).
-    ``mode="per_dialogue"``: ids are the order of first appearance within each dialogue
-    (``0, 1, ...``), capped at ``top_n`` (later speakers share the last id) — the "party" ids of
-    IEMOCAP/DialogueRNN-style features.
-
-    Attributes:
-        names: the named speakers (global mode), id order.
-        mode: ``"global"`` or ``"per_dialogue"``.
-        top_n: the cap.
-    """
-
-    names: list[str]
-    mode: Literal["global", "per_dialogue"] = "global"
-    top_n: int = 8
-    _index: dict[str, int] = field(default_factory=dict, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("global", "per_dialogue"):
-            raise ValueError(f"mode must be 'global' or 'per_dialogue', got {self.mode!r}")
-        self._index = {name: i for i, name in enumerate(self.names)}
-
-    @classmethod
-    def fit(
-        cls,
-        train: DialogueTable | Iterable[RawDialogue],
-        *,
-        top_n: int | None = 8,
-        mode: Literal["global", "per_dialogue"] = "global",
-    ) -> SpeakerMap:
-        """Fit on the training dialogues. ``top_n=None`` names every training speaker."""
-        dialogues = train.dialogues if isinstance(train, DialogueTable) else list(train)
-        if top_n is not None and top_n < 1:
-            raise ValueError(f"top_n must be >= 1 (or None for every speaker), got {top_n}")
-        if mode == "per_dialogue":
-            longest = max((len(dict.fromkeys(d.speakers)) for d in dialogues), default=1)
-            return cls([], mode, top_n if top_n is not None else longest)
-        counts = Counter(s for d in dialogues for s in d.speakers)
-        ranked = sorted(counts, key=lambda s: (-counts[s], s))
-        names = ranked if top_n is None else ranked[:top_n]
-        if len(ranked) > len(names):
-            covered = sum(counts[s] for s in names) / max(sum(counts.values()), 1)
-            logger.info(
-                "speakers: top %d of %d cover %.1f%% of training utterances; the rest share %r",
-                len(names),
-                len(ranked),
-                100 * covered,
-                OTHER_SPEAKER,
-            )
-        return cls(names, mode, len(names))
-
-    @property
-    def num_speakers(self) -> int:
-        """Number of speaker ids (``N + 1`` with the shared "other" id; ``top_n`` per dialogue)."""
-        return len(self.names) + 1 if self.mode == "global" else self.top_n
-
-    @property
-    def id_names(self) -> list[str]:
-        """A readable name per id."""
-        if self.mode == "global":
-            return [*self.names, OTHER_SPEAKER]
-        return [f"party {i}" for i in range(self.top_n)]
-
-    def encode(self, speakers: Sequence[str]) -> list[int]:
-        """Ids for one dialogue's speakers (in order)."""
-        if self.mode == "global":
-            other = len(self.names)
-            return [self._index.get(s, other) for s in speakers]
-        order: dict[str, int] = {}
-        return [min(order.setdefault(s, len(order)), self.top_n - 1) for s in speakers]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"names": list(self.names), "mode": self.mode, "top_n": self.top_n}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SpeakerMap:
-        return cls(list(data["names"]), data.get("mode", "global"), int(data.get("top_n", len(data["names"]))))
-
-
-# ---------------------------------------------------------------------------------------------- to tensors
-
-
-def _modality_rows(value: Any, dialogue: RawDialogue, modality: str) -> torch.Tensor:
-    arr = np.asarray(value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value, dtype=np.float32)
-    if arr.ndim != 2 or arr.shape[0] != dialogue.length:
-        raise ValueError(
-            f"dialogue {dialogue.id!r}: {modality} features have shape {arr.shape}, expected "
-            f"[T={dialogue.length}, D] (one row per utterance, in utterance order)"
-        )
-    return torch.from_numpy(np.ascontiguousarray(arr))
-
-
-def build_dialogues(
-    table: DialogueTable,
-    features: Mapping[str, Mapping[str, Any]],
-    speakers: SpeakerMap,
-) -> list[Dialogue]:
-    """:class:`Dialogue` records for every dialogue of ``table``.
-
-    Args:
-        table: one split.
-        features: modality name → {dialogue id → ``[T, D_m]`` array}, one row per utterance in the
-            table's (sorted) utterance order. Text features come from
-            :func:`~vega_anchors.data.text.embed_tables`; audio/visual ones are yours (any per-utterance
-            extractor, e.g. openSMILE or a face encoder) — same ``[T, D]`` shape per dialogue.
-        speakers: the :class:`SpeakerMap` fitted on the training split.
-
-    Raises:
-        ValueError: a dialogue missing from a modality, or a shape that disagrees (named).
-    """
-    if not features:
-        raise ValueError("give at least one modality: features={'text': {dialogue id: [T, D] array}}")
-    out = []
-    for dialogue in table.dialogues:
-        rows = {}
-        for modality, per_dialogue in features.items():
-            if dialogue.id not in per_dialogue:
-                raise ValueError(f"{modality} features have no entry for dialogue {dialogue.id!r} of {table.source}")
-            rows[modality] = _modality_rows(per_dialogue[dialogue.id], dialogue, modality)
-        out.append(
-            Dialogue(
-                id=dialogue.id,
-                features=rows,
-                speakers=torch.tensor(speakers.encode(dialogue.speakers), dtype=torch.long),
-                labels=torch.tensor(dialogue.labels, dtype=torch.long),
-            )
-        )
-    return out
-
-
-def build_feature_set(
-    tables: Mapping[str, DialogueTable],
-    features: Mapping[str, Mapping[str, Mapping[str, Any]]],
-    speakers: SpeakerMap,
-    *,
-    source: str = "",
-) -> FeatureSet:
-    """A :class:`FeatureSet` from per-split tables and features.
-
-    Args:
-        tables: ``{"train": ..., "dev": ..., "test": ...}`` (``dev`` optional).
-        features: modality → split → {dialogue id → ``[T, D_m]``}, e.g. ``{"text": embed_tables(...)}``.
-        speakers: fitted on ``tables["train"]``.
-        source: recorded as ``FeatureSet.source`` (default: the train table's path).
-
-    The speaker map is kept in ``extras["speaker_map"]`` and the id names in ``extras["speaker_names"]``;
-    the table's utterance ids (per split, per dialogue: what ``vega-anchors predict`` writes, so its
-    output joins the table) are in ``extras["utterance_ids"]``; tables with list-valued speaker cells
-    add their counts as ``extras["speaker_cells"]`` (per split).
-    """
-    unknown = set(tables) - {"train", "dev", "test"}
-    if unknown or "train" not in tables:
-        raise ValueError(f"tables must have a 'train' split and only train/dev/test; got {sorted(tables)}")
-    label_sets = {split: t.label_names for split, t in tables.items()}
-    if len(set(label_sets.values())) != 1:
-        raise ValueError(f"splits disagree on label names: {label_sets}")
-    splits: dict[str, list[Dialogue]] = {"train": [], "dev": [], "test": []}
-    for split, table in tables.items():
-        per_modality = {}
-        for modality, by_split in features.items():
-            if split not in by_split:
-                raise ValueError(f"{modality} features have no {split!r} split; found {sorted(by_split)}")
-            per_modality[modality] = by_split[split]
-        splits[split] = build_dialogues(table, per_modality, speakers)
-    dims = splits["train"][0].modality_dims
-    return FeatureSet(
-        train=splits["train"],
-        test=splits["test"],
-        dev=splits["dev"],
-        label_names=tables["train"].label_names,
-        num_speakers=speakers.num_speakers,
-        modality_dims=dict(dims),
-        layout="table",
-        source=source or tables["train"].source,
-        extras={
-            "speaker_names": speakers.id_names,
-            "speaker_map": speakers.to_dict(),
-            "utterance_ids": {split: [d.utterance_ids for d in t.dialogues] for split, t in tables.items()},
-            **(
-                {"speaker_cells": {split: dict(t.speaker_cells) for split, t in tables.items()}}
-                if any(t.speaker_cells for t in tables.values())
-                else {}
-            ),
-        },
-    )
