@@ -11,6 +11,7 @@ from .dataset import (
     collate_dialogues,
     split_validation,
 )
+from .recipe import FeatureRecipe, check_feature_recipe
 from .speakers import SpeakerMap
 from .store import is_feature_store, load_features, save_features
 from .store_report import FeatureReport, ModalityStats, SplitStats, feature_report
@@ -33,6 +34,7 @@ __all__ = [
     "DialogueBatch",
     "DialogueDataset",
     "DialogueTable",
+    "FeatureRecipe",
     "FeatureReport",
     "FeatureSet",
     "LengthBucketBatchSampler",
@@ -44,6 +46,7 @@ __all__ = [
     "TableColumns",
     "build_dialogues",
     "build_feature_set",
+    "check_feature_recipe",
     "collate_dialogues",
     "context_inputs",
     "embed_tables",

@@ -13,7 +13,18 @@ from .speakers import SpeakerMap
 from .tables import DialogueTable, RawDialogue
 from .types import Dialogue, FeatureSet
 
-__all__ = ["build_dialogues", "build_feature_set"]
+__all__ = ["build_dialogues", "build_feature_set", "table_record"]
+
+
+def table_record(table: DialogueTable) -> dict[str, Any]:
+    """What reading ``table`` found, JSON-ready: ``{"source", "counts", "turn_order", "label_mapping"}``
+    (stored per split in ``FeatureSet.extras["tables"]`` and printed by ``build-features``)."""
+    return {
+        "source": table.source,
+        "counts": dict(table.counts),
+        "turn_order": dict(table.turn_order),
+        "label_mapping": dict(table.label_mapping),
+    }
 
 
 def _modality_rows(value: Any, dialogue: RawDialogue, modality: str) -> torch.Tensor:
@@ -82,7 +93,8 @@ def build_feature_set(
     The speaker map is kept in ``extras["speaker_map"]`` and the id names in ``extras["speaker_names"]``;
     the table's utterance ids (per split, per dialogue: what ``vega-anchors predict`` writes, so its
     output joins the table) are in ``extras["utterance_ids"]``; tables with list-valued speaker cells
-    add their counts as ``extras["speaker_cells"]`` (per split).
+    add their counts as ``extras["speaker_cells"]`` (per split); what reading each table found (its
+    counts, turn order and raw label → class mapping: :func:`table_record`) is ``extras["tables"]``.
     """
     unknown = set(tables) - {"train", "dev", "test"}
     if unknown or "train" not in tables:
@@ -112,6 +124,7 @@ def build_feature_set(
             "speaker_names": speakers.id_names,
             "speaker_map": speakers.to_dict(),
             "utterance_ids": {split: [d.utterance_ids for d in t.dialogues] for split, t in tables.items()},
+            "tables": {split: table_record(t) for split, t in tables.items()},
             **(
                 {"speaker_cells": {split: dict(t.speaker_cells) for split, t in tables.items()}}
                 if any(t.speaker_cells for t in tables.values())

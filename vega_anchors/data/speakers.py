@@ -23,7 +23,8 @@ class SpeakerMap:
     """Speaker names → ids, fitted on the training split and reused for dev/test.
 
     ``mode="global"``: the ``top_n`` most frequent training speakers get ids ``0..N-1`` (ties broken
-    by name) and every other speaker — rarer or unseen — shares id ``N`` (``"other"``).
+    by name) and every other speaker — rarer or unseen — shares id ``N`` (``"other"``). The unnamed
+    speaker ``""`` (an empty or null speaker cell) never takes a named slot: it is always ``"other"``.
     ``mode="per_dialogue"``: ids are the order of first appearance within each dialogue
     (``0, 1, ...``), capped at ``top_n`` (later speakers share the last id) — the "party" ids of
     IEMOCAP/DialogueRNN-style features.
@@ -59,7 +60,7 @@ class SpeakerMap:
         if mode == "per_dialogue":
             longest = max((len(dict.fromkeys(d.speakers)) for d in dialogues), default=1)
             return cls([], mode, top_n if top_n is not None else longest)
-        counts = Counter(s for d in dialogues for s in d.speakers)
+        counts = Counter(s for d in dialogues for s in d.speakers if s)  # "" (no name) is always "other"
         ranked = sorted(counts, key=lambda s: (-counts[s], s))
         names = ranked if top_n is None else ranked[:top_n]
         if len(ranked) > len(names):

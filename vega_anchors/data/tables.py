@@ -157,6 +157,10 @@ class DialogueTable:
         source: the file path.
         speaker_cells: counts of list-valued speaker cells (``list``: all of them, ``several``:
             those naming more than one speaker, ``empty``: ``[]``).
+        label_mapping: every raw label of the file (whitespace-trimmed) → the class it was read as.
+        counts: what reading found and how it was handled (see :data:`TABLE_COUNTS`).
+        turn_order: how each dialogue's utterances were ordered: ``{"rule": TURN_ORDER_RULE,
+            "by_value": n, "file_order": m, "mixed": [dialogue ids whose ids mix numbers and text]}``.
     """
 
     dialogues: list[RawDialogue]
@@ -165,6 +169,9 @@ class DialogueTable:
     speaker_cells: dict[str, int] = field(default_factory=dict)
     """Counts of list-valued speaker cells: ``{"list": n, "several": m, "empty": k}`` (see
     :func:`parse_speaker_cell` and ``speaker_multi``)."""
+    label_mapping: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    turn_order: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.dialogues)
@@ -189,6 +196,20 @@ class DialogueTable:
 
 # ---------------------------------------------------------------------------------------------- reading
 
+TURN_ORDER_RULE = "numeric ids by value, other ids in file order"
+"""How utterances are ordered within a dialogue: when every utterance id of the dialogue is a number
+they are sorted by value (``2, 10, 1`` → ``1, 2, 10``); otherwise (``u1, u2, …, u10``, hashes, or ids
+mixing numbers and text) the table's own row order is kept: text ids carry no order we can trust."""
+
+TABLE_COUNTS: dict[str, str] = {
+    "empty_text": "utterances with empty text (kept; embedded as an empty string)",
+    "empty_label": "utterances with an empty label cell (unlabelled, -1: not trained or scored on)",
+    "empty_speaker": "utterances with an empty or null speaker cell (speaker '': the shared 'other' id)",
+}
+"""The keys of :attr:`DialogueTable.counts` and what each counts (the build report prints them)."""
+
+_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
 
 def _read_text(path: Path, encoding: str) -> str:
     raw = path.read_bytes()
@@ -198,9 +219,10 @@ def _read_text(path: Path, encoding: str) -> str:
         return raw.decode(encoding)
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        raise ValueError(
-            f"{path} is not valid {encoding} (byte {raw[err.start : err.start + 1]!r} at line {line}); "
-            "pass encoding='cp1252' (Windows) or encoding='latin-1'"
+        raise ConfigError(
+            f"{path} is not valid {encoding} (byte {raw[err.start : err.start + 1]!r} at line {line})",
+            python_fix="pass encoding='cp1252' (Windows exports) or encoding='latin-1'",
+            cli_fix="add --encoding cp1252 (Windows exports) or --encoding latin-1",
         ) from err
 
 
@@ -211,8 +233,23 @@ def _csv_rows(text: str, path: Path, delimiter: str | None) -> Iterable[tuple[in
     if reader.fieldnames is None:
         raise ValueError(f"{path} is empty: expected a header row")
     reader.fieldnames = [name.strip().lstrip("\ufeff") for name in reader.fieldnames]
+    _check_delimiter(reader.fieldnames, path, delimiter)
     for row in reader:
         yield reader.line_num, row
+
+
+def _check_delimiter(header: Sequence[str], path: Path, delimiter: str) -> None:
+    """Refuse a one-column header that holds another delimiter (``a;b;c`` read with ``,``), naming it."""
+    if len(header) != 1:
+        return
+    for char, name in _DELIMITERS.items():
+        if char != delimiter and char in header[0]:
+            raise ConfigError(
+                f"{path}: the header {header[0]!r} is one column when split on {delimiter!r}; it looks "
+                f"{name}-delimited",
+                python_fix=f"pass delimiter={char!r}",
+                cli_fix=f"add --delimiter {'tab' if char == chr(9) else repr(char)}",
+            )
 
 
 def _jsonl_rows(text: str, path: Path, columns: TableColumns) -> Iterable[tuple[int, dict[str, Any]]]:
@@ -235,26 +272,41 @@ def _jsonl_rows(text: str, path: Path, columns: TableColumns) -> Iterable[tuple[
             yield number, record
 
 
-def _order_key(value: str) -> tuple[int, float | str]:
+def _number(value: str) -> float | None:
     try:
-        return (0, float(value))
+        number = float(value)
     except ValueError:
-        return (1, value)
+        return None
+    return number if number == number else None  # NaN is no order
 
 
 def _label_index(names: Sequence[str]) -> dict[str, int]:
-    index = {canonical_label(n): i for i, n in enumerate(names)}
+    index = {n: i for i, n in enumerate(names)}
     if len(index) != len(names):
         raise ConfigError(
-            f"label names must be distinct after canonicalisation (joy = happy, ...), got {list(names)}",
+            f"label names must be distinct, got {list(names)}",
             python_fix="pass label_names=[...] with one name per class",
             cli_fix="give --labels a,b,c with one name per class",
         )
     return index
 
 
+@dataclass(frozen=True)
+class _LabelRule:
+    """How a raw label cell becomes a class name: ``label_map`` first, then (named label sets only)
+    the aliases of :func:`~vega_anchors.canonical_label`; otherwise the raw label itself."""
+
+    aliases: bool
+    label_map: Mapping[str, str]
+
+    def __call__(self, raw: str) -> str:
+        if raw in self.label_map:
+            return self.label_map[raw]
+        return canonical_label(raw) if self.aliases else raw
+
+
 _Utterance = tuple[str, str, str | None, int]
-"""One grouped utterance: (speaker, text, canonical label or None, line)."""
+"""One grouped utterance: (speaker, text, class name or None, line)."""
 
 
 def _check_speaker_multi(speaker_multi: str) -> None:
@@ -268,7 +320,8 @@ def _check_speaker_multi(speaker_multi: str) -> None:
 
 
 def _label_names(label_names: Sequence[str] | str) -> tuple[bool, tuple[str, ...]]:
-    """``(auto, names)``: whether the labels are ``"auto"``, else the class names the argument stands for."""
+    """``(auto, names)``: whether the labels are ``"auto"``, else the class names the argument stands for
+    (a named set's names, or the given list with each name trimmed)."""
     auto = isinstance(label_names, str) and label_names == "auto"
     if isinstance(label_names, str) and not auto and label_names not in EMOTION_LABELS:
         raise ConfigError(
@@ -279,6 +332,7 @@ def _label_names(label_names: Sequence[str] | str) -> tuple[bool, tuple[str, ...
     names: tuple[str, ...] = (
         () if auto else (EMOTION_LABELS[label_names] if isinstance(label_names, str) else tuple(label_names))
     )
+    names = tuple(str(n).strip() for n in names)
     return auto, names
 
 
@@ -326,7 +380,10 @@ def _row_speaker(row: Mapping[str, Any], columns: TableColumns, speaker_multi: s
     cell = row.get(columns.speaker)
     listed = parse_speaker_cell(cell)
     if listed is None:
-        return str(cell or "").strip()
+        name = "" if cell is None else str(cell).strip()
+        if not name:  # an empty cell (CSV), a null or a missing key (JSONL): the same unnamed speaker
+            cells["empty_speaker"] += 1
+        return name
     cells["list"] += 1
     if not listed:
         cells["empty"] += 1
@@ -358,12 +415,15 @@ def _group_rows(
     clean_text: bool,
     speaker_multi: str,
     index: Mapping[str, int] | None,
-) -> tuple[dict[str, dict[str, _Utterance]], dict[str, tuple[int, int]], Counter[str]]:
-    """``(grouped, unknown, cells)``: utterances by dialogue and utterance id, labels outside ``index`` (raw
-    label → (count, first line); ``index=None`` accepts every label) and the speaker-cell counts."""
+    rule: _LabelRule,
+) -> tuple[dict[str, dict[str, _Utterance]], dict[str, tuple[int, int]], Counter[str], dict[str, str]]:
+    """``(grouped, unknown, cells, mapping)``: utterances by dialogue and utterance id (file order), labels
+    outside ``index`` (raw label → (count, first line); ``index=None`` accepts every label), the counts
+    (speaker cells, :data:`TABLE_COUNTS`) and every raw label → the class name ``rule`` gives it."""
     grouped: dict[str, dict[str, _Utterance]] = {}
     unknown: dict[str, tuple[int, int]] = {}
     cells: Counter[str] = Counter()
+    mapping: dict[str, str] = {}
     checked_columns = False
     for line, row in rows:
         if not checked_columns:
@@ -373,43 +433,65 @@ def _group_rows(
         utterance_text = str(row.get(columns.text) or "")
         if clean_text:
             utterance_text = normalize_text(utterance_text)
+        cells["empty_text"] += not utterance_text.strip()
         speaker = _row_speaker(row, columns, speaker_multi, cells)
         raw_label = row.get(columns.label) if columns.label is not None else None
         label_key: str | None = None
         if raw_label is not None and str(raw_label).strip():
-            label_key = canonical_label(str(raw_label))
+            raw = str(raw_label).strip()
+            label_key = mapping.setdefault(raw, rule(raw))
             if index is not None and label_key not in index:
-                count, first = unknown.get(str(raw_label).strip(), (0, line))
-                unknown[str(raw_label).strip()] = (count + 1, first)
+                count, first = unknown.get(raw, (0, line))
+                unknown[raw] = (count + 1, first)
+        elif columns.label is not None:
+            cells["empty_label"] += 1
         utterances = grouped.setdefault(dialogue, {})
         if utterance in utterances:
             _raise_repeated(path, line, dialogue, utterance, columns)
         utterances[utterance] = (speaker, utterance_text, label_key, line)
-    return grouped, unknown, cells
+    return grouped, unknown, cells, mapping
 
 
 def _raise_unknown_labels(path: Path, names: Sequence[str], unknown: Mapping[str, tuple[int, int]]) -> NoReturn:
     """Raise the :class:`ConfigError` listing every label outside ``names`` with its count and first line."""
     listed_labels = ", ".join(f"{name!r} ×{count} (first at line {first})" for name, (count, first) in unknown.items())
+    example = next(iter(unknown))
     raise ConfigError(
         f"{path} has labels outside the label set {list(names)}: {listed_labels}",
-        python_fix="pass label_names='auto' (the table's own labels) or label_names=[...] with every class",
-        cli_fix="use --labels auto (the training table's own labels) or --labels a,b,c with every class",
+        python_fix="pass label_names='auto' (the table's own labels), label_names=[...] with every class, or "
+        f"label_map={{{example!r}: 'CLASS'}} to read a label as one of the classes",
+        cli_fix="use --labels auto (the training table's own labels), --labels a,b,c with every class, or "
+        f"--map {example}=CLASS to read a label as one of the classes",
     )
+
+
+def _turn_order(utterances: Sequence[str], order: dict[str, Any]) -> tuple[list[str], bool]:
+    """``(ids in turn order, has gaps)`` by :data:`TURN_ORDER_RULE`, counted into ``order``."""
+    numbers = [_number(u) for u in utterances]
+    if all(n is not None for n in numbers):
+        order["by_value"] += 1
+        ranked = sorted(zip(numbers, utterances, strict=True), key=lambda pair: pair[0])  # type: ignore[arg-type,return-value]
+        values = [float(n) for n, _ in ranked]  # type: ignore[arg-type]
+        return [u for _, u in ranked], values[-1] - values[0] + 1 != len(values)
+    order["file_order"] += 1
+    return list(utterances), False
 
 
 def _raw_dialogues(
     grouped: Mapping[str, Mapping[str, _Utterance]], index: Mapping[str, int]
-) -> tuple[list[RawDialogue], int]:
-    """``(dialogues, gaps)``: one :class:`RawDialogue` per group, utterances sorted by id, and how many
-    dialogues have gaps in their numeric utterance ids."""
+) -> tuple[list[RawDialogue], int, dict[str, Any]]:
+    """``(dialogues, gaps, turn order)``: one :class:`RawDialogue` per group, utterances in turn order
+    (:data:`TURN_ORDER_RULE`), how many dialogues have gaps in their numeric utterance ids, and the
+    :attr:`DialogueTable.turn_order` record."""
     dialogues = []
     gaps = 0
+    turn_order: dict[str, Any] = {"rule": TURN_ORDER_RULE, "by_value": 0, "file_order": 0, "mixed": []}
     for dialogue_id, utterances in grouped.items():
-        order = sorted(utterances, key=_order_key)
-        numeric = [float(u) for u in order if _order_key(u)[0] == 0]
-        if len(numeric) == len(order) and numeric[-1] - numeric[0] + 1 != len(order):
-            gaps += 1
+        order, gap = _turn_order(list(utterances), turn_order)
+        gaps += gap
+        numeric = sum(_number(u) is not None for u in utterances)
+        if 0 < numeric < len(utterances):
+            turn_order["mixed"].append(dialogue_id)
         dialogues.append(
             RawDialogue(
                 id=dialogue_id,
@@ -419,7 +501,7 @@ def _raw_dialogues(
                 labels=[index[k] if (k := utterances[u][2]) is not None else -1 for u in order],
             )
         )
-    return dialogues, gaps
+    return dialogues, gaps, turn_order
 
 
 def load_dialogue_table(
@@ -432,6 +514,7 @@ def load_dialogue_table(
     delimiter: str | None = None,
     clean_text: bool = True,
     speaker_multi: Literal["first", "joined"] = "first",
+    label_map: Mapping[str, str] | None = None,
 ) -> DialogueTable:
     """Read one split of utterances from a CSV/TSV or JSONL file.
 
@@ -443,10 +526,12 @@ def load_dialogue_table(
             ``"1/2/3"``).
         label_names: the class names in label order, a dataset name from
             :data:`~vega_anchors.EMOTION_LABELS` (default ``"meld"``), or ``"auto"``: the sorted
-            distinct (canonicalised) labels of this table. Table labels go through
-            :func:`~vega_anchors.canonical_label` (``joy`` → ``happy``, ``sadness`` → ``sad``); an
-            empty label cell means unlabelled (``-1``). For several splits use
-            :func:`load_dialogue_tables`, which takes ``"auto"`` from the training split.
+            distinct raw labels of this table, never merged (``joy`` and ``happy`` stay two classes).
+            Only a named set reads labels through :func:`~vega_anchors.canonical_label`'s aliases
+            (``joy`` → ``happy``, ``sadness`` → ``sad``, case-insensitive); with ``"auto"`` or a list,
+            a label is its own class (whitespace-trimmed, case kept). An empty label cell means
+            unlabelled (``-1``, counted). For several splits use :func:`load_dialogue_tables`, which
+            takes ``"auto"`` from the training split.
         format: ``"csv"``, ``"jsonl"`` or ``"auto"`` (by extension).
         encoding: text encoding; the default accepts UTF-8 with or without a byte-order mark (a
             UTF-16 BOM is honoured too). Use ``"cp1252"`` for Windows exports.
@@ -456,9 +541,14 @@ def load_dialogue_table(
             :func:`parse_speaker_cell`, never evaluated) naming several speakers becomes its
             ``"first"`` name (default) or all of them ``"joined"`` by ``" & "`` (one speaker of its
             own). Counts land in :attr:`DialogueTable.speaker_cells`.
+        label_map: raw label → class name, applied before anything else (``{"joy": "happy"}``): the
+            one way to merge labels with ``"auto"`` or a list. Every raw label → class used is in
+            :attr:`DialogueTable.label_mapping`.
 
     Returns:
-        A :class:`DialogueTable`; utterances sorted by their utterance id within each dialogue.
+        A :class:`DialogueTable`; utterances in turn order within each dialogue
+        (:data:`TURN_ORDER_RULE`: numeric ids by value, other ids in file order); empty speaker
+        cells (CSV) and null or missing speakers (JSONL) alike become the speaker ``""``.
 
     Raises:
         ConfigError: (a ``ValueError``) missing columns (the message lists the ones found), a label
@@ -472,7 +562,8 @@ def load_dialogue_table(
     index = _label_index(names) if not auto else {}
     path = Path(path)
     format, rows = _table_rows(path, columns, format, encoding, delimiter)
-    grouped, unknown, cells = _group_rows(
+    rule = _LabelRule(aliases=isinstance(label_names, str) and not auto, label_map=_check_label_map(label_map))
+    grouped, unknown, cells, mapping = _group_rows(
         rows,
         path,
         columns,
@@ -480,23 +571,62 @@ def load_dialogue_table(
         clean_text=clean_text,
         speaker_multi=speaker_multi,
         index=None if auto else index,
+        rule=rule,
     )
     if unknown:
         _raise_unknown_labels(path, names, unknown)
     if auto:
         names = tuple(sorted({u[2] for utts in grouped.values() for u in utts.values() if u[2] is not None}))
         index = _label_index(names)
-    dialogues, gaps = _raw_dialogues(grouped, index)
+    dialogues, gaps, turn_order = _raw_dialogues(grouped, index)
     if not dialogues:
         raise ValueError(f"{path} holds no utterances")
-    if gaps:
-        logger.info("%s: %d dialogues have gaps in their utterance ids (kept in order)", path, gaps)
-    if cells:
-        logger.info("%s: %d list-valued speaker cells, %d with several speakers (%s)", path, cells["list"],
-                    cells["several"], speaker_multi)  # fmt: skip
-    table = DialogueTable(dialogues, tuple(names), str(path), dict(cells))
+    _log_table(path, gaps, cells, turn_order, speaker_multi)
+    return _table(dialogues, names, path, cells, mapping, turn_order)
+
+
+def _table(
+    dialogues: list[RawDialogue],
+    names: Sequence[str],
+    path: Path,
+    cells: Counter[str],
+    mapping: Mapping[str, str],
+    turn_order: dict[str, Any],
+) -> DialogueTable:
+    """The :class:`DialogueTable` record (counts split into speaker cells and :data:`TABLE_COUNTS`)."""
+    counts = {key: int(cells.get(key, 0)) for key in TABLE_COUNTS}
+    speaker_cells = {k: v for k, v in cells.items() if k in ("list", "several", "empty")}
+    table = DialogueTable(dialogues, tuple(names), str(path), speaker_cells, dict(sorted(mapping.items())), counts,
+                          turn_order)  # fmt: skip
     logger.info("read %d dialogues, %d utterances from %s", len(table), table.num_utterances, path)
     return table
+
+
+def _check_label_map(label_map: Mapping[str, str] | None) -> dict[str, str]:
+    """``label_map`` with keys and values trimmed; a :class:`ConfigError` for an empty one."""
+    cleaned = {str(k).strip(): str(v).strip() for k, v in (label_map or {}).items()}
+    if any(not k or not v for k, v in cleaned.items()):
+        raise ConfigError(
+            f"label_map has an empty name: {dict(label_map or {})}",
+            python_fix="pass label_map={'raw label': 'class', ...}",
+            cli_fix="give --map RAW=CLASS with both names",
+        )
+    return cleaned
+
+
+def _log_table(path: Path, gaps: int, cells: Counter[str], turn_order: Mapping[str, Any], speaker_multi: str) -> None:
+    """Log what reading ``path`` found: gaps, mixed ids, counts, list-valued speaker cells."""
+    if gaps:
+        logger.info("%s: %d dialogues have gaps in their utterance ids (kept in order)", path, gaps)
+    if turn_order["mixed"]:
+        logger.warning("%s: %d dialogue(s) mix numeric and text utterance ids (kept in file order): %s", path,
+                       len(turn_order["mixed"]), ", ".join(map(repr, turn_order["mixed"][:10])))  # fmt: skip
+    for key, what in TABLE_COUNTS.items():
+        if cells.get(key):
+            logger.info("%s: %d %s", path, cells[key], what)
+    if cells.get("list"):
+        logger.info("%s: %d list-valued speaker cells, %d with several speakers (%s)", path, cells["list"],
+                    cells["several"], speaker_multi)  # fmt: skip
 
 
 def load_dialogue_tables(
@@ -523,11 +653,12 @@ def load_dialogue_tables(
         )
     train = load_dialogue_table(given["train"], label_names=label_names, **kwargs)
     tables = {"train": train}
+    named = isinstance(label_names, str) and label_names != "auto"  # a named set keeps its aliases
     for split, p in given.items():
         if split == "train":
             continue
         try:
-            tables[split] = load_dialogue_table(p, label_names=train.label_names, **kwargs)
+            tables[split] = load_dialogue_table(p, label_names=label_names if named else train.label_names, **kwargs)
         except ConfigError as err:
             if not (isinstance(label_names, str) and label_names == "auto") or "outside the label set" not in str(err):
                 raise

@@ -65,7 +65,7 @@ def embed_tables(
     (:func:`context_inputs`); the cache key covers them.
 
     Returns {dialogue id → ``[T, D]`` float32} for one table, or ``{split: {dialogue id → [T, D]}}``
-    for a mapping — the ``features`` argument of :func:`~vega_anchors.data.assembly.build_feature_set`.
+    for a mapping — the ``features`` argument of :func:`~vega_anchors.data.tables.build_feature_set`.
     """
     if isinstance(tables, DialogueTable):
         return _embed_table(tables, encoder, batch_size, cache_dir, progress, "embedding", context)
