@@ -31,11 +31,13 @@ def test_tables_to_a_written_store(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     columns = TableColumns(dialogue="d", utterance="u", speaker="s", text="t", label="e")
     features = build_features(
         {"train": tmp_path / "train.csv", "dev": None, "test": tmp_path / "test.csv"},
-        encoder="lengths", columns=columns, labels="auto", layers=[-1], context=0, progress=False,
+        encoder="lengths", columns=columns, labels="auto", label_map={"angry": "anger"}, layers=[-1], context=0,
+        progress=False,
         out=tmp_path / "f.safetensors",
     )  # fmt: skip
     assert asked == [{"device": None, "layers": [-1]}]
-    assert list(features.label_names) == ["anger", "calm"] and features.modality_dims == {"text": 2}
+    assert list(features.label_names) == ["anger", "calm"] and features.modality_dims == {"text": 2}  # label_map
+    assert features.extras["tables"]["train"]["label_mapping"] == {"angry": "anger", "calm": "calm"}
     assert features.train[0].features["text"].tolist() == [[8.0, 1.0], [3.0, 0.0]]
     assert features.test[0].features["text"].tolist() == [[8.0, 2.0]]
     assert features.extras["encoder"]["name"] == "lengths" and features.extras["encoder"]["dim"] is None

@@ -11,12 +11,20 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it over ``path`` only if the block succeeds.
 
     The temporary file lives in the same directory so the final ``os.replace`` is atomic; on any
-    error the temporary file is removed and a previous ``path`` is left untouched.
+    error the temporary file is removed and a previous ``path`` is left untouched. The file gets the
+    mode a plain ``open()`` would give it (``0666`` less the umask), not ``mkstemp``'s ``0600``.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -27,6 +35,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600: give the file the mode open() would
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():

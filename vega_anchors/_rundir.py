@@ -8,6 +8,8 @@ them, ``evaluate``, ``predict`` and ``report`` read them)::
       anchors.safetensors         the AnchorBank, when the run has anchors
       seed-<s>/history.json       fit's per-epoch log
       seed-<s>/best.pt, last.pt   fit's checkpoints
+      feature_recipe.json         how the training store was built (FeatureRecipe; train runs)
+      COMPLETE                    written last by train: a folder without it did not finish
 
 JSON is written atomically (arrays via ``tolist()``); a file that is not valid JSON is an error naming it.
 """
@@ -79,6 +81,8 @@ class RunFiles:
         self.metrics = self.root / "metrics.json"
         self.per_class = self.root / "per_class.csv"
         self.anchors = self.root / "anchors.safetensors"
+        self.feature_recipe = self.root / "feature_recipe.json"
+        self.complete = self.root / "COMPLETE"
 
     def seed_dir(self, seed: int) -> Path:
         """``seed-<s>/``: the seed's history and checkpoints."""

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .data.tables import DialogueTable, SpeakerMap, TableColumns, build_feature_set, load_dialogue_tables
+from .data.assembly import build_feature_set
+from .data.speakers import SpeakerMap
+from .data.tables import DialogueTable, TableColumns, load_dialogue_tables
 from .data.types import FeatureSet
 from .errors import ConfigError
 
@@ -74,7 +76,9 @@ def build_features(
     encoder: str | os.PathLike[str] | None,
     columns: TableColumns | None = None,
     labels: str | Sequence[str] = "meld",
+    label_map: Mapping[str, str] | None = None,
     encoding: str = "utf-8-sig",
+    delimiter: str | None = None,
     speaker_multi: Literal["first", "joined"] = "first",
     top_speakers: int = 8,
     speaker_mode: Literal["global", "per_dialogue"] = "global",
@@ -93,25 +97,31 @@ def build_features(
         tables: ``{"train": path, "dev": path, "test": path}`` (CSV/TSV/JSONL; ``None`` paths skipped).
         encoder: sentence-transformers / Hugging Face model name or path; ``None``: media features only.
         columns: the tables' column layout (default: MELD's).
-        labels: ``"auto"`` (the sorted training labels), ``"meld"``, ``"iemocap"`` or the class names.
-        encoding, speaker_multi: passed to :func:`~vega_anchors.data.load_dialogue_table`.
+        labels: ``"auto"`` (the sorted raw training labels, never merged), ``"meld"``, ``"iemocap"`` (named
+            sets: aliases such as ``joy`` → ``happy`` apply) or the class names (raw labels as written).
+        label_map: raw label → class (``{"joy": "happy"}``), the one way to merge labels otherwise.
+        encoding, delimiter, speaker_multi: passed to :func:`~vega_anchors.data.load_dialogue_table`.
         top_speakers, speaker_mode: :meth:`~vega_anchors.data.SpeakerMap.fit` on the training table.
         layers: hidden layers to mean-pool and concatenate (transformers backend); default: the
             model's sentence embedding.
         context: encode each utterance with its ``context`` preceding turns.
         media: audio/visual extraction from clips (:class:`MediaOptions`).
         cache_dir: embedding cache; media features go to ``cache_dir/media`` (default without it:
-            ``<out>.media-cache``, or no media cache when ``out`` is None).
+            ``<out>.text-cache`` and ``<out>.media-cache``, or no cache when ``out`` is None). An
+            interrupted build keeps its encoded batches there and a re-run continues from them.
         device, batch_size, progress: for the encoders.
         out: when given, the store is written there atomically (``.safetensors``).
 
     Returns:
-        The feature set; ``extras["encoder"]`` records the text encoder (:func:`~vega_anchors.encoders.encoder_info`)
-        and ``extras["media"]`` the media extraction.
+        The feature set; ``extras["encoder"]`` records the text encoder (:func:`~vega_anchors.encoders.encoder_info`),
+        ``extras["media"]`` the media extraction and ``extras["tables"]`` what reading each table found
+        (counts, turn order, raw label → class; ``counts["truncated"]``: utterances longer than the
+        text encoder's token limit, ``truncation_limit``).
     """
     read = load_dialogue_tables(
-        tables, columns=columns, label_names=labels, encoding=encoding, speaker_multi=speaker_multi
-    )
+        tables, columns=columns, label_names=labels, encoding=encoding, delimiter=delimiter,
+        speaker_multi=speaker_multi, label_map=label_map,
+    )  # fmt: skip
     if encoder is None and media is None:
         raise ConfigError("no text encoder and no media options: there is no modality to build",
                           python_fix="pass encoder=NAME_OR_PATH and/or media=MediaOptions(...)",
@@ -120,9 +130,11 @@ def build_features(
     speakers = SpeakerMap.fit(read["train"], top_n=top_speakers, mode=speaker_mode)
     modalities: dict[str, Splits] = {}
     extras: dict[str, Any] = {}
+    truncated: dict[str, tuple[int, int | None]] = {}
     if encoder is not None:
-        modalities["text"], extras["encoder"] = _text_modality(
-            read, encoder, layers=layers, context=context, cache_dir=cache_dir, device=device,
+        text_cache = cache_dir if cache_dir is not None else _default_cache(out, "text-cache")
+        modalities["text"], extras["encoder"], truncated = _text_modality(
+            read, encoder, layers=layers, context=context, cache_dir=text_cache, device=device,
             batch_size=batch_size, progress=progress,
         )  # fmt: skip
     if media is not None:
@@ -131,6 +143,7 @@ def build_features(
         modalities.update(found)
     features = build_feature_set(read, modalities, speakers)
     features.extras.update(extras)
+    _record_truncated(features, truncated)
     if out is not None:
         from .data.store import save_features
 
@@ -149,8 +162,9 @@ def _text_modality(
     device: str | None,
     batch_size: int,
     progress: bool,
-) -> tuple[Splits, dict[str, Any]]:
-    """``({split: {dialogue: [T, D]}}, encoder record)`` of the text of every utterance."""
+) -> tuple[Splits, dict[str, Any], dict[str, tuple[int, int | None]]]:
+    """``({split: {dialogue: [T, D]}}, encoder record, {split: (truncated, token limit)})`` of the text of
+    every utterance."""
     from .data.text import embed_tables
     from .encoders.text import encoder_info, load_text_encoder
 
@@ -159,7 +173,35 @@ def _text_modality(
     text = embed_tables(
         tables, encoder, batch_size=batch_size, cache_dir=cache_dir, progress=progress, context=context
     )
-    return text, encoder_info(encoder, context=context)
+    truncated = {split: _truncated(encoder, table.texts()) for split, table in tables.items()}
+    return text, encoder_info(encoder, context=context), truncated
+
+
+def _record_truncated(features: FeatureSet, truncated: Mapping[str, tuple[int, int | None]]) -> None:
+    """Add the truncated-utterance counts to ``extras["tables"]`` (``counts["truncated"]``, ``truncation_limit``)."""
+    for split, (count, limit) in truncated.items():
+        features.extras["tables"][split]["counts"]["truncated"] = count
+        features.extras["tables"][split]["truncation_limit"] = limit
+
+
+def _truncated(encoder: Any, texts: list[str]) -> tuple[int, int | None]:
+    """``(count, limit)``: utterances longer than the encoder's token limit, tokenized exactly (``(0, None)``
+    when the encoder exposes no tokenizer and limit)."""
+    model = getattr(encoder, "model", None)
+    tokenizer = getattr(encoder, "tokenizer", None) or getattr(model, "tokenizer", None)
+    limit = getattr(encoder, "max_length", None) or getattr(model, "max_seq_length", None)
+    if tokenizer is None or not isinstance(limit, int):
+        return 0, None
+    long = [t for t in texts if len(t) > limit // 2]  # shorter texts cannot reach the limit
+    if not long:
+        return 0, limit
+    encoded = tokenizer(long, add_special_tokens=True, truncation=False, verbose=False)  # counting only
+    return sum(len(ids) > limit for ids in encoded["input_ids"]), limit
+
+
+def _default_cache(out: str | os.PathLike[str] | None, suffix: str) -> str | None:
+    """``<out without suffix>.<suffix>`` beside the store, or None without ``out``."""
+    return f"{Path(out).with_suffix('')}.{suffix}" if out is not None else None
 
 
 def _media_cache(cache_dir: str | os.PathLike[str] | None, out: str | os.PathLike[str] | None) -> str | None:

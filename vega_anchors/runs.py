@@ -15,7 +15,9 @@ A run directory (docs/own_data.md)::
                       "still_improving", "selected_on", "seconds", "cpu_seconds"}}}
       per_class.csv  class, support, precision, recall, f1 (test, mean over seeds)
       anchors.safetensors        the AnchorBank used, when the run has anchors
+      feature_recipe.json        how the training store was built (FeatureRecipe): predict/evaluate compare it
       seed-<s>/history.json      fit's per-epoch log; seed-<s>/best.pt, seed-<s>/last.pt checkpoints
+      COMPLETE                   written last: a run folder without it did not finish (refused by load_run)
 
 Model selection uses the store's dev split; a store without one has a validation split carved from
 its training dialogues (``validation_fraction`` of them, whole dialogues, seeded), and config.json
@@ -43,6 +45,7 @@ from ._io import atomic_write_text
 from ._rundir import RunFiles
 from .anchors.bank import AnchorBank
 from .data import Dialogue, FeatureSet, collate_dialogues, load_features
+from .data.recipe import FeatureRecipe, check_feature_recipe
 from .errors import ConfigError
 from .metrics import metrics_summary
 from .models import FUSED, DualBranchVEGA, VEGAConfig
@@ -53,6 +56,8 @@ from .training.evaluate import selection_split
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "COMPLETE_MARKER",
+    "RUN_FORMAT",
     "Run",
     "check_encoder_match",
     "evaluate_run",
@@ -61,6 +66,14 @@ __all__ = [
     "predict_run",
     "train_run",
 ]
+
+
+COMPLETE_MARKER = "COMPLETE"
+"""The file :func:`train_run` writes last; :func:`load_run` refuses a run folder without it."""
+
+RUN_FORMAT = 2
+"""``config.json``'s ``"run_format"``: 2 = runs with a :data:`COMPLETE_MARKER` and a feature recipe
+(older runs, without the key, count as complete when they have ``metrics.json``)."""
 
 
 @dataclass
@@ -73,6 +86,7 @@ class Run:
         models: seed → :class:`~vega_anchors.DualBranchVEGA` in eval mode (CPU).
         bank: the run's :class:`~vega_anchors.AnchorBank`, or None.
         metrics: the parsed ``metrics.json`` (empty when absent).
+        feature_recipe: the recipe of the store the run was trained on (``None`` for older runs).
     """
 
     directory: Path
@@ -80,6 +94,7 @@ class Run:
     models: dict[int, DualBranchVEGA] = field(default_factory=dict)
     bank: AnchorBank | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    feature_recipe: FeatureRecipe | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -246,7 +261,9 @@ def train_run(
     fs, features_path = _features(features)
     _check_train_inputs(fs, features_path, seeds)
     files = RunFiles(out)
-    files.root.mkdir(parents=True, exist_ok=True)
+    model_overrides = dict(model or {})
+    default_max = VEGAConfig.model_fields["max_utterances"].default
+    _check_lengths(fs, features_path, int(model_overrides.get("max_utterances", default_max)))
     bank, anchors_label = _resolve_bank(anchors, fs, prompts=prompts, encoder=encoder, cache_dir=cache_dir)
     class_names = list(fs.label_names)
     config = default_model_config(
@@ -254,15 +271,14 @@ def train_run(
         class_names,
         num_speakers=fs.num_speakers,
         anchor_dim=bank.dim if bank is not None else None,
-        **dict(model or {}),
+        **model_overrides,
     )
     train_overrides = _train_overrides(train)
     selected_on = selection_split(
         fs.train, val=fs.dev, val_fraction=validation_fraction, seed=seeds[0], val_name="dev"
     ).selected_on
     base_train = default_train_config(device=device, progress=progress, **train_overrides)
-    if bank is not None:
-        bank.save(files.anchors)
+    _start_run_folder(files, fs, bank)
     files.write_config(
         _run_config(fs, features_path, config, base_train, anchors_label, seeds, selected_on, validation_fraction)
     )
@@ -275,7 +291,35 @@ def train_run(
         devs.append(record["dev"])
         if record["test"] is not None:
             tests.append(record["test"])
-    return _write_train_metrics(files, per_seed, tests, devs, class_names, selected_on, anchors_label)
+    metrics = _write_train_metrics(files, per_seed, tests, devs, class_names, selected_on, anchors_label)
+    atomic_write_text(files.complete, f"seeds {', '.join(per_seed)}\n")
+    return metrics
+
+
+def _start_run_folder(files: RunFiles, fs: FeatureSet, bank: AnchorBank | None) -> None:
+    """Create the run folder, incomplete until the end (a stale marker or metrics.json is removed), with
+    the bank and the feature recipe."""
+    files.root.mkdir(parents=True, exist_ok=True)
+    for stale in (files.complete, files.metrics):
+        stale.unlink(missing_ok=True)
+    if bank is not None:
+        bank.save(files.anchors)
+    FeatureRecipe.from_features(fs).save(files.feature_recipe)
+
+
+def _check_lengths(fs: FeatureSet, features_path: str, max_utterances: int) -> None:
+    """Refuse, before any training, a dialogue (in any split) longer than the model's positional table."""
+    longest = {split: max((d.length for d in dialogues), default=0) for split, dialogues in fs.splits().items()}
+    over = {split: n for split, n in longest.items() if n > max_utterances}
+    if over:
+        need = max(over.values())
+        raise ConfigError(
+            f"{features_path} has dialogues longer than max_utterances={max_utterances} (longest per split: "
+            + ", ".join(f"{split} {n}" for split, n in over.items())
+            + ")",
+            python_fix=f"pass model={{'max_utterances': {need}}} (or split the long dialogues in the table)",
+            cli_fix=f"add --max-utterances {need} (or split the long dialogues in the table)",
+        )
 
 
 def _run_config(
@@ -301,6 +345,7 @@ def _run_config(
         "selected_on": selected_on,
         "validation_fraction": validation_fraction if selected_on == "validation" else None,
         "encoder": fs.extras.get("encoder") if isinstance(fs.extras.get("encoder"), dict) else None,
+        "run_format": RUN_FORMAT,
     }
 
 
@@ -394,12 +439,15 @@ def load_run(directory: str | os.PathLike[str], *, device: str = "cpu") -> Run:
 
     Raises:
         FileNotFoundError: not a run directory (no ``config.json``), or a seed without ``best.pt``.
+        ConfigError: an incomplete run (training stopped before writing :data:`COMPLETE_MARKER`).
     """
     files = RunFiles(directory)
     config = files.read_config()
     if config is None:
         raise FileNotFoundError(f"{directory} is not a run directory (no config.json); train one with train_run")
+    _check_complete(files, config)
     metrics = files.read_metrics() or {}
+    recipe = FeatureRecipe.load(files.feature_recipe) if files.feature_recipe.is_file() else None
     bank = AnchorBank.load(files.anchors) if files.anchors.is_file() else None
     model_config = VEGAConfig(**config["model"])
     models: dict[int, DualBranchVEGA] = {}
@@ -410,10 +458,23 @@ def load_run(directory: str | os.PathLike[str], *, device: str = "cpu") -> Run:
         net = DualBranchVEGA(model_config, bank)
         net.load_state_dict(load_checkpoint(checkpoint)["model"])
         models[int(seed)] = net.to(device).eval()
-    return Run(files.root, config, models, bank, metrics)
+    return Run(files.root, config, models, bank, metrics, recipe)
 
 
-def _check_run_features(run: Run, fs: FeatureSet, path: str) -> None:
+def _check_complete(files: RunFiles, config: Mapping[str, Any]) -> None:
+    """Refuse a run folder whose training did not finish (no COMPLETE marker; old runs: no metrics.json)."""
+    complete = files.complete.is_file() if config.get("run_format") else files.metrics.is_file()
+    if not complete:
+        features = config.get("features", "F.safetensors")
+        raise ConfigError(
+            f"{files.root} is an incomplete run: its training stopped before the end (no {COMPLETE_MARKER} "
+            "marker), so its checkpoints are not the selected models",
+            python_fix=f"train it again: train_run({features!r}, {str(files.root)!r}, ...) (it starts over)",
+            cli_fix=f"train it again: vega-anchors train --features {features} --out {files.root} (it starts over)",
+        )
+
+
+def _check_run_features(run: Run, fs: FeatureSet, path: str, allow_feature_mismatch: bool = False) -> None:
     if list(fs.label_names) != run.class_names:
         raise ConfigError(
             f"{path} has classes {list(fs.label_names)}, the run was trained on {run.class_names}",
@@ -433,6 +494,9 @@ def _check_run_features(run: Run, fs: FeatureSet, path: str) -> None:
             python_fix="embed the features with the run's text encoder and layers",
             cli_fix="rebuild --features with the run's build-features --encoder and --layers",
         )
+    check_feature_recipe(
+        run.feature_recipe, FeatureRecipe.from_features(fs), allow_mismatch=allow_feature_mismatch, store=path
+    )
 
 
 def _split(fs: FeatureSet, split: str, path: str) -> list[Dialogue]:
@@ -458,6 +522,7 @@ def evaluate_run(
     *,
     split: str = "test",
     batch_size: int = 16,
+    allow_feature_mismatch: bool = False,
 ) -> dict[str, Any]:
     """Score each seed's model of ``run`` on one split of ``features``.
 
@@ -466,12 +531,13 @@ def evaluate_run(
         "seeds": {seed: ClassificationMetrics.to_dict()}}``.
 
     Raises:
-        ConfigError: features with other classes, modalities or text encoder than the run's, or
-            without that split (or without labels in it).
+        ConfigError: features with other classes, modalities or text encoder than the run's, another
+            feature recipe (:class:`~vega_anchors.data.recipe.FeatureRecipe`; ``allow_feature_mismatch``
+            logs the differences instead), or without that split (or without labels in it).
     """
     run = run if isinstance(run, Run) else load_run(run)
     fs, path = _features(features)
-    _check_run_features(run, fs, path)
+    _check_run_features(run, fs, path, allow_feature_mismatch)
     dialogues = _split(fs, split, path)
     if not any(bool((d.labels >= 0).any()) for d in dialogues):
         raise ConfigError(
@@ -503,6 +569,7 @@ def predict_run(
     split: str = "test",
     out: str | os.PathLike[str] | None = None,
     batch_size: int = 16,
+    allow_feature_mismatch: bool = False,
 ) -> list[dict[str, Any]]:
     """Class probabilities for every utterance of one split: the mean over the run's seeds of the fused
     head's softmax; the prediction is its argmax.
@@ -515,7 +582,7 @@ def predict_run(
     """
     run = run if isinstance(run, Run) else load_run(run)
     fs, path = _features(features)
-    _check_run_features(run, fs, path)
+    _check_run_features(run, fs, path, allow_feature_mismatch)
     dialogues = _split(fs, split, path)
     names = run.class_names
     ids_by_split = fs.extras.get("utterance_ids")

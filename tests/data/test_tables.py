@@ -115,12 +115,15 @@ def test_configurable_columns_tsv_and_own_labels(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     columns = TableColumns(dialogue="conv", utterance="turn", speaker="who", text="says", label="feeling")
-    table = load_dialogue_table(path, columns=columns, label_names=["calm", "anger"])
+    with pytest.raises(ValueError, match=r"'ANGRY' ×1 .*label_map=\{'ANGRY': 'CLASS'\}"):
+        load_dialogue_table(path, columns=columns, label_names=["calm", "anger"])  # an explicit list never aliases
+    table = load_dialogue_table(path, columns=columns, label_names=["calm", "anger"], label_map={"ANGRY": "anger"})
     (d,) = table.dialogues
     assert d.utterance_ids == ["1", "2", "10"]  # numeric order, not string order
     assert d.texts == ["hi", "bye", "ok"]
-    assert d.labels == [0, 1, 0]  # ANGRY → angry → anger (alias)
+    assert d.labels == [0, 1, 0]  # ANGRY → anger (label_map)
     assert table.label_names == ("calm", "anger")
+    assert table.label_mapping == {"ANGRY": "anger", "calm": "calm"}
 
 
 def test_no_speaker_or_label_columns(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ def test_three_column_key_and_list_literal_speakers(tmp_path: Path) -> None:
     assert table.dialogues[2].speakers == ["Rachel Green"]  # a plain name stays as it is
     assert table.dialogues[3].speakers == [""]
     assert table.speaker_cells == {"list": 4, "several": 1, "empty": 1}
-    assert table.label_names == ("joyful", "mad", "neutral", "scared")  # sorted, canonical (lower case)
+    assert table.label_names == ("Joyful", "Mad", "Neutral", "Scared")  # sorted raw labels, never re-cased
     assert table.dialogues[0].labels == [0, 1]
     joined = load_dialogue_table(tmp_path / "t.csv", columns=COLUMNS, label_names="auto", speaker_multi="joined")
     assert joined.dialogues[0].speakers[1] == "Chandler Bing & Joey Tribbiani"

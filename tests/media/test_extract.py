@@ -158,14 +158,14 @@ def test_iemocap_layout_end_to_end(tmp_path: Path) -> None:
     root = make_iemocap(tmp_path / "IEMOCAP_full_release")
     items = discover_media("iemocap", root)
     rows = [f'{{"dialogue": "Ses05F_script03_1", "utterance": "{i.utterance}", "text": "t", "label": "neu"}}'
-            for i in items]  # fmt: skip
+            for i in sorted(items, key=lambda i: i.utterance)]  # fmt: skip
     (tmp_path / "t.jsonl").write_text("\n".join(rows))
     columns = TableColumns(dialogue="dialogue", utterance="utterance", speaker=None, text="text", label="label")
     tables = {"train": load_dialogue_table(tmp_path / "t.jsonl", columns=columns, label_names="iemocap")}
     encoder = RecordingEncoder()
     out = run(tables, items, None, visual=ClipFaceExtractor(encoder, no_face="frame"), num_frames=1)
     audio = out.features["audio"]["train"]["Ses05F_script03_1"]
-    # the table sorts turn names (F000, F001, M000): segments 1.0 s, 0.9 s, 1.0 s of the wav's 300 Hz tone
+    # text turn names keep the file's order (written F000, F001, M000): segments 1.0 s, 0.9 s, 1.0 s of the 300 Hz tone
     np.testing.assert_allclose(audio[:, 2], [1.0, 0.9, 1.0], atol=1e-3)
     np.testing.assert_allclose(audio[:, 1], 0.3 / np.sqrt(2), atol=0.01)
     assert all(image.shape[1] <= 32 for image in encoder.images)  # half of the 64-px-wide frame, per speaker

@@ -1,7 +1,8 @@
 """The ``vega-anchors`` command: one module per command group, each with ``register(subparsers)``.
 
 Run ``vega-anchors --help`` for the list; each command's ``--help`` for its flags. Errors are
-printed as ``vega-anchors COMMAND: error: ...`` (naming the flag to change) with exit status 2.
+printed as ``vega-anchors COMMAND: error: ...`` (naming the flag to change) with exit status 2; Ctrl-C
+ends with one line saying what was kept and how to resume (exit status 130).
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"vega-anchors {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # e.g. a disk that filled up or a folder that became read-only mid-run
+        print(f"vega-anchors {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        kept = getattr(args, "on_interrupt", "kept: files already written are whole (written atomically)")
+        print(f"vega-anchors {args.command}: interrupted; {kept}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -18,10 +18,20 @@ from typing import Any
 from ..data.store import is_feature_store, load_features
 from ..data.store_report import MAX_FEATURE_RMS, MIN_FEATURE_RMS, feature_report
 from ..data.types import FeatureSet
+from ..errors import ConfigError
 from ..official.pickles import load_feature_pickle
+from ._checks import check_writable, cli_warning
 from .media import add_media_arguments, media_options
 
-__all__ = ["add_table_arguments", "parse_labels", "read_any_features", "register", "table_columns"]
+__all__ = [
+    "add_table_arguments",
+    "parse_delimiter",
+    "parse_label_map",
+    "parse_labels",
+    "read_any_features",
+    "register",
+    "table_columns",
+]
 
 
 def read_any_features(path: str | Path, *, dataset: str | None = None) -> FeatureSet:
@@ -51,14 +61,52 @@ def parse_labels(value: str) -> str | list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if "," in value else value.strip()
 
 
+def parse_label_map(values: list[str] | None) -> dict[str, str]:
+    """``--map joy=happy --map Happiness=happy`` (or ``--map joy=happy,angry=anger``) → ``{raw: class}``."""
+    mapping: dict[str, str] = {}
+    for value in values or []:
+        for pair in value.split(","):
+            raw, sep, target = pair.partition("=")
+            if not sep or not raw.strip() or not target.strip():
+                raise ConfigError(
+                    f"--map {value!r}: expected RAW=CLASS", python_fix="pass label_map={'raw': 'class'}",
+                    cli_fix="give --map RAW=CLASS, e.g. --map joy=happy",
+                )  # fmt: skip
+            mapping[raw.strip()] = target.strip()
+    return mapping
+
+
+def parse_delimiter(value: str | None) -> str | None:
+    """``--delimiter``: one character; ``tab`` or a backslash-t for a tab."""
+    if value is None:
+        return None
+    value = "\t" if value in ("tab", "TAB", "\\t") else value
+    if len(value) != 1:
+        raise ConfigError(
+            f"--delimiter {value!r} is not one character", python_fix="pass delimiter=';'",
+            cli_fix="give --delimiter ';' (or --delimiter tab)",
+        )  # fmt: skip
+    return value
+
+
 def add_table_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags that describe a dialogue table's layout (build-features)."""
     parser.add_argument(
         "--labels",
         default="meld",
-        help="class names: 'auto' (the sorted labels of the training table), 'meld', 'iemocap' or a,b,c "
-        "(label order); the model's class count follows",
+        help="class names: 'auto' (the sorted raw labels of the training table, never merged), 'meld' or "
+        "'iemocap' (named sets: aliases such as joy→happy apply) or a,b,c (any raw labels, label order); "
+        "the model's class count follows",
     )
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=None,
+        metavar="RAW=CLASS",
+        help="read the raw label RAW as the class CLASS (repeatable, or RAW=CLASS,RAW2=CLASS2): the one way to "
+        "merge labels with --labels auto or a,b,c",
+    )
+    parser.add_argument("--delimiter", default=None, help="CSV delimiter (default ',', tab for .tsv; 'tab' for a tab)")
     parser.add_argument(
         "--dialogue-column",
         default="Dialogue_ID",
@@ -89,20 +137,23 @@ def _inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=1, default=str))
     else:
-        print(report.format())
+        print(cli_warning(report.format()))
     return 1 if args.strict and report.warnings else 0
 
 
 def _build(args: argparse.Namespace) -> int:
     from ..features import build_features
 
+    check_writable(args.out)
     media = media_options(args)
     features = build_features(
         {"train": args.train, "dev": args.dev, "test": args.test},
         encoder=None if args.encoder == "none" else args.encoder,
         columns=table_columns(args),
         labels=parse_labels(args.labels),
+        label_map=parse_label_map(args.map),
         encoding=args.encoding,
+        delimiter=parse_delimiter(args.delimiter),
         speaker_multi=args.multi_speaker,
         top_speakers=args.top_speakers,
         speaker_mode=args.speaker_mode,
@@ -116,6 +167,7 @@ def _build(args: argparse.Namespace) -> int:
         out=args.out,
     )
     print(features.summary())
+    _print_table_report(features.extras)
     for split, cells in features.extras.get("speaker_cells", {}).items():
         if not cells:
             continue
@@ -123,8 +175,32 @@ def _build(args: argparse.Namespace) -> int:
               f"several speakers (--multi-speaker {args.multi_speaker})")  # fmt: skip
     print(f"wrote {args.out}")
     for warning in feature_report(features).warnings:
-        print("warning:", warning)
+        print("warning:", cli_warning(warning))
     return 0
+
+
+def _print_table_report(extras: dict[str, Any]) -> None:
+    """What reading the tables found (``extras["tables"]``): turn order, counts, truncated texts, raw label → class."""
+    from ..data.tables import TABLE_COUNTS
+
+    records = extras.get("tables", {})
+    for split, record in records.items():
+        order, counts = record["turn_order"], record["counts"]
+        print(f"{split}: turn order ({order['rule']}): {order['by_value']} dialogue(s) by id value, "
+              f"{order['file_order']} in file order")  # fmt: skip
+        if order["mixed"]:
+            shown = ", ".join(repr(d) for d in order["mixed"][:10]) + (" ..." if len(order["mixed"]) > 10 else "")
+            print(f"{split}: {len(order['mixed'])} dialogue(s) mix numeric and text utterance ids, kept in file "
+                  f"order: {shown}")  # fmt: skip
+        for key, what in TABLE_COUNTS.items():
+            if counts.get(key):
+                print(f"{split}: {counts[key]} {what}")
+        if counts.get("truncated"):
+            print(f"{split}: {counts['truncated']} utterance(s) longer than the text encoder's "
+                  f"{record.get('truncation_limit')} tokens: truncated to them")  # fmt: skip
+    mapping = {raw: cls for record in records.values() for raw, cls in record["label_mapping"].items()}
+    if mapping:
+        print("labels (raw → class): " + ", ".join(f"{raw} → {cls}" for raw, cls in sorted(mapping.items())))
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -165,9 +241,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="encode each utterance with its K preceding turns and the speaker names (target pooled alone "
         "with --layers; docs/own_data.md); default 0: the utterance alone",
     )
-    build.add_argument("--cache-dir", default=None, help="embedding cache folder")
+    build.add_argument(
+        "--cache-dir",
+        default=None,
+        help="embedding cache folder (default OUT.text-cache beside the store): encoded batches are kept there, "
+        "so an interrupted build continues when re-run",
+    )
     build.add_argument("--batch-size", type=int, default=64)
     build.add_argument("--device", default=None)
     build.add_argument("--quiet", action="store_true", help="no progress bars")
     add_media_arguments(build)
-    build.set_defaults(run=_build)
+    build.set_defaults(
+        run=_build,
+        on_interrupt="kept: nothing at --out (a previous store there is untouched); every encoded text batch is "
+        "in the embedding cache (--cache-dir, default OUT.text-cache); run the same command again to continue",
+    )

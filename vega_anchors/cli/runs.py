@@ -20,7 +20,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ._checks import check_writable
+
 __all__ = ["register"]
+
+_MISMATCH_HELP = (
+    "use a feature store built differently from the run's training store (RUN_DIR/feature_recipe.json: text "
+    "encoder, layers, context, speakers, media extractors) anyway; each difference is logged"
+)
 
 
 def _threads(args: argparse.Namespace) -> None:
@@ -40,6 +47,7 @@ def _train(args: argparse.Namespace) -> int:
     from ..recipes import read_recipe
     from ..runs import train_run
 
+    check_writable(args.out, directory=True)
     _threads(args)
     model, train = read_recipe(args.config) if args.config else ({}, {})
     for key in ("epochs", "max_steps", "min_steps", "patience", "patience_steps", "batch_size", "lr"):
@@ -53,6 +61,8 @@ def _train(args: argparse.Namespace) -> int:
         model["hidden_dim"] = args.hidden_dim
     if args.heads is not None:
         model["num_heads"] = args.heads
+    if args.max_utterances is not None:
+        model["max_utterances"] = args.max_utterances
     if args.prompts and args.anchors != "text":
         raise ValueError("--prompts needs --anchors text")
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -100,9 +110,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .._io import atomic_write_text
     from ..runs import evaluate_run
 
-    _threads(args)
-    result = evaluate_run(args.run_dir, args.features, split=args.split)
     out = Path(args.out) if args.out else Path(args.run_dir) / f"evaluate-{args.split}.json"
+    check_writable(out)
+    _threads(args)
+    result = evaluate_run(
+        args.run_dir, args.features, split=args.split, allow_feature_mismatch=args.allow_feature_mismatch
+    )
     atomic_write_text(out, json.dumps(result, indent=1) + "\n")
     summary = result[args.split]
     for seed, m in result["seeds"].items():
@@ -118,8 +131,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from ..runs import predict_run
 
+    check_writable(args.out)
     _threads(args)
-    rows = predict_run(args.run_dir, args.features, split=args.split, out=args.out)
+    rows = predict_run(
+        args.run_dir, args.features, split=args.split, out=args.out, allow_feature_mismatch=args.allow_feature_mismatch
+    )
     print(f"wrote {len(rows)} predictions ({args.split} split) to {args.out}")
     return 0
 
@@ -195,6 +211,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     train.add_argument("--config", default=None, help='recipe overrides: JSON {"model": {...}, "train": {...}}')
     _recipe_flags(train)
     train.add_argument(
+        "--max-utterances", type=int, default=None, help="longest dialogue the model takes (default 512)"
+    )
+    train.add_argument(
         "--validation-fraction",
         type=float,
         default=0.1,
@@ -204,7 +223,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     train.add_argument("--device", default="cpu", help="torch device (default cpu)")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 on a shared machine)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
-    train.set_defaults(run=_train)
+    train.set_defaults(
+        run=_train,
+        on_interrupt="kept: the run folder --out, marked incomplete (predict/evaluate refuse it); to finish, run the "
+        "same train command again (it starts over)",
+    )
 
     evaluate = sub.add_parser("evaluate", help="score a run's models on a split of a feature store")
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="run directory (from train)")
@@ -212,6 +235,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     evaluate.add_argument("--split", default="test", choices=["train", "dev", "test"])
     evaluate.add_argument("--out", default=None, help="JSON output (default RUN_DIR/evaluate-<split>.json)")
     evaluate.add_argument("--threads", type=int, default=None)
+    evaluate.add_argument("--allow-feature-mismatch", action="store_true", help=_MISMATCH_HELP)
     evaluate.set_defaults(run=_evaluate)
 
     predict = sub.add_parser("predict", help="per-utterance predictions and class probabilities as CSV")
@@ -220,6 +244,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     predict.add_argument("--out", required=True, help="CSV: dialogue, utterance, label, predicted, prob_<class>...")
     predict.add_argument("--split", default="test", choices=["train", "dev", "test"])
     predict.add_argument("--threads", type=int, default=None)
+    predict.add_argument("--allow-feature-mismatch", action="store_true", help=_MISMATCH_HELP)
     predict.set_defaults(run=_predict)
 
     baseline = sub.add_parser("baseline", help="per-utterance logistic regression and majority class")

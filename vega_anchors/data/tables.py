@@ -1,4 +1,4 @@
-"""Dialogue tables: raw utterances (CSV or JSONL) → :class:`RawDialogue` records → :class:`Dialogue` tensors.
+"""Dialogue tables: reading raw utterances (CSV or JSONL) into :class:`RawDialogue` records.
 
 A table has one row per utterance with five columns — dialogue id, utterance order, speaker, text,
 label — whose names are configurable (:class:`TableColumns`); MELD's CSV layout (``Dialogue_ID``,
@@ -13,6 +13,10 @@ The path from a table to a model::
     text = embed_tables(tables, load_text_encoder(path))   # vega_anchors.data.text
     features = build_feature_set(tables, {"text": text}, speakers)
 
+Text cleaning lives in :mod:`~vega_anchors.data.cleaning`, :class:`SpeakerMap` in
+:mod:`~vega_anchors.data.speakers` and tensor assembly (``build_feature_set``) in
+:mod:`~vega_anchors.data.assembly`.
+
 No pandas: the standard library's :mod:`csv` and :mod:`json` do the reading.
 """
 
@@ -24,87 +28,28 @@ import json
 import logging
 import os
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-import numpy as np
-import torch
-
 from .._io import jsonl_records
 from ..errors import ConfigError
 from ..labels import EMOTION_LABELS, canonical_label
-from .types import Dialogue, FeatureSet
+from .cleaning import normalize_text
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "DialogueTable",
     "RawDialogue",
-    "SpeakerMap",
     "TableColumns",
-    "build_dialogues",
-    "build_feature_set",
     "load_dialogue_table",
     "load_dialogue_tables",
     "load_meld_tables",
-    "normalize_text",
     "parse_speaker_cell",
 ]
-
-OTHER_SPEAKER = "other"
-"""Name of the shared speaker id for speakers outside a :class:`SpeakerMap`'s top N."""
-
-# Typographic characters → ASCII (what MELD's transcripts are full of).
-_TYPOGRAPHIC = str.maketrans(
-    {
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201a": "'",
-        "\u201b": "'",
-        "\u2032": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u201e": '"',
-        "\u2033": '"',
-        "\u2013": "-",
-        "\u2014": " - ",
-        "\u2026": "...",
-        "\u00a0": " ",
-        "\u200b": "",
-        "\ufeff": "",
-    }
-)
-# UTF-8 read as cp1252/latin-1 (e.g. "â€™" for "’"): older MELD copies carry these.
-_CP1252_HIGH = (
-    "\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
-    "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122"
-)
-_MOJIBAKE = re.compile(f"[\u00c2\u00c3\u00e2][{_CP1252_HIGH}]+")
-_SPACES = re.compile(r"\s+")
-
-
-def _repair_mojibake(text: str) -> str:
-    def fix(match: re.Match[str]) -> str:
-        chunk = match.group(0)
-        for codec in ("cp1252", "latin-1"):
-            try:
-                return chunk.encode(codec).decode("utf-8")
-            except (UnicodeEncodeError, UnicodeDecodeError):
-                continue
-        return chunk
-
-    return _MOJIBAKE.sub(fix, text)
-
-
-def normalize_text(text: str) -> str:
-    """Clean one utterance: repair UTF-8-read-as-cp1252 mojibake (``"â€™"`` → ``"’"``), Unicode NFC,
-    typographic quotes/dashes/ellipses → ASCII, whitespace runs → one space, trimmed."""
-    text = unicodedata.normalize("NFC", _repair_mojibake(text)).translate(_TYPOGRAPHIC)
-    return _SPACES.sub(" ", text).strip()
 
 
 @dataclass(frozen=True)
@@ -212,6 +157,10 @@ class DialogueTable:
         source: the file path.
         speaker_cells: counts of list-valued speaker cells (``list``: all of them, ``several``:
             those naming more than one speaker, ``empty``: ``[]``).
+        label_mapping: every raw label of the file (whitespace-trimmed) → the class it was read as.
+        counts: what reading found and how it was handled (see :data:`TABLE_COUNTS`).
+        turn_order: how each dialogue's utterances were ordered: ``{"rule": TURN_ORDER_RULE,
+            "by_value": n, "file_order": m, "mixed": [dialogue ids whose ids mix numbers and text]}``.
     """
 
     dialogues: list[RawDialogue]
@@ -220,6 +169,9 @@ class DialogueTable:
     speaker_cells: dict[str, int] = field(default_factory=dict)
     """Counts of list-valued speaker cells: ``{"list": n, "several": m, "empty": k}`` (see
     :func:`parse_speaker_cell` and ``speaker_multi``)."""
+    label_mapping: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    turn_order: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.dialogues)
@@ -244,6 +196,20 @@ class DialogueTable:
 
 # ---------------------------------------------------------------------------------------------- reading
 
+TURN_ORDER_RULE = "numeric ids by value, other ids in file order"
+"""How utterances are ordered within a dialogue: when every utterance id of the dialogue is a number
+they are sorted by value (``2, 10, 1`` → ``1, 2, 10``); otherwise (``u1, u2, …, u10``, hashes, or ids
+mixing numbers and text) the table's own row order is kept: text ids carry no order we can trust."""
+
+TABLE_COUNTS: dict[str, str] = {
+    "empty_text": "utterances with empty text (kept; embedded as an empty string)",
+    "empty_label": "utterances with an empty label cell (unlabelled, -1: not trained or scored on)",
+    "empty_speaker": "utterances with an empty or null speaker cell (speaker '': the shared 'other' id)",
+}
+"""The keys of :attr:`DialogueTable.counts` and what each counts (the build report prints them)."""
+
+_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
 
 def _read_text(path: Path, encoding: str) -> str:
     raw = path.read_bytes()
@@ -253,9 +219,10 @@ def _read_text(path: Path, encoding: str) -> str:
         return raw.decode(encoding)
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        raise ValueError(
-            f"{path} is not valid {encoding} (byte {raw[err.start : err.start + 1]!r} at line {line}); "
-            "pass encoding='cp1252' (Windows) or encoding='latin-1'"
+        raise ConfigError(
+            f"{path} is not valid {encoding} (byte {raw[err.start : err.start + 1]!r} at line {line})",
+            python_fix="pass encoding='cp1252' (Windows exports) or encoding='latin-1'",
+            cli_fix="add --encoding cp1252 (Windows exports) or --encoding latin-1",
         ) from err
 
 
@@ -266,8 +233,23 @@ def _csv_rows(text: str, path: Path, delimiter: str | None) -> Iterable[tuple[in
     if reader.fieldnames is None:
         raise ValueError(f"{path} is empty: expected a header row")
     reader.fieldnames = [name.strip().lstrip("\ufeff") for name in reader.fieldnames]
+    _check_delimiter(reader.fieldnames, path, delimiter)
     for row in reader:
         yield reader.line_num, row
+
+
+def _check_delimiter(header: Sequence[str], path: Path, delimiter: str) -> None:
+    """Refuse a one-column header that holds another delimiter (``a;b;c`` read with ``,``), naming it."""
+    if len(header) != 1:
+        return
+    for char, name in _DELIMITERS.items():
+        if char != delimiter and char in header[0]:
+            raise ConfigError(
+                f"{path}: the header {header[0]!r} is one column when split on {delimiter!r}; it looks "
+                f"{name}-delimited",
+                python_fix=f"pass delimiter={char!r}",
+                cli_fix=f"add --delimiter {'tab' if char == chr(9) else repr(char)}",
+            )
 
 
 def _jsonl_rows(text: str, path: Path, columns: TableColumns) -> Iterable[tuple[int, dict[str, Any]]]:
@@ -290,26 +272,41 @@ def _jsonl_rows(text: str, path: Path, columns: TableColumns) -> Iterable[tuple[
             yield number, record
 
 
-def _order_key(value: str) -> tuple[int, float | str]:
+def _number(value: str) -> float | None:
     try:
-        return (0, float(value))
+        number = float(value)
     except ValueError:
-        return (1, value)
+        return None
+    return number if number == number else None  # NaN is no order
 
 
 def _label_index(names: Sequence[str]) -> dict[str, int]:
-    index = {canonical_label(n): i for i, n in enumerate(names)}
+    index = {n: i for i, n in enumerate(names)}
     if len(index) != len(names):
         raise ConfigError(
-            f"label names must be distinct after canonicalisation (joy = happy, ...), got {list(names)}",
+            f"label names must be distinct, got {list(names)}",
             python_fix="pass label_names=[...] with one name per class",
             cli_fix="give --labels a,b,c with one name per class",
         )
     return index
 
 
+@dataclass(frozen=True)
+class _LabelRule:
+    """How a raw label cell becomes a class name: ``label_map`` first, then (named label sets only)
+    the aliases of :func:`~vega_anchors.canonical_label`; otherwise the raw label itself."""
+
+    aliases: bool
+    label_map: Mapping[str, str]
+
+    def __call__(self, raw: str) -> str:
+        if raw in self.label_map:
+            return self.label_map[raw]
+        return canonical_label(raw) if self.aliases else raw
+
+
 _Utterance = tuple[str, str, str | None, int]
-"""One grouped utterance: (speaker, text, canonical label or None, line)."""
+"""One grouped utterance: (speaker, text, class name or None, line)."""
 
 
 def _check_speaker_multi(speaker_multi: str) -> None:
@@ -323,7 +320,8 @@ def _check_speaker_multi(speaker_multi: str) -> None:
 
 
 def _label_names(label_names: Sequence[str] | str) -> tuple[bool, tuple[str, ...]]:
-    """``(auto, names)``: whether the labels are ``"auto"``, else the class names the argument stands for."""
+    """``(auto, names)``: whether the labels are ``"auto"``, else the class names the argument stands for
+    (a named set's names, or the given list with each name trimmed)."""
     auto = isinstance(label_names, str) and label_names == "auto"
     if isinstance(label_names, str) and not auto and label_names not in EMOTION_LABELS:
         raise ConfigError(
@@ -334,6 +332,7 @@ def _label_names(label_names: Sequence[str] | str) -> tuple[bool, tuple[str, ...
     names: tuple[str, ...] = (
         () if auto else (EMOTION_LABELS[label_names] if isinstance(label_names, str) else tuple(label_names))
     )
+    names = tuple(str(n).strip() for n in names)
     return auto, names
 
 
@@ -381,7 +380,10 @@ def _row_speaker(row: Mapping[str, Any], columns: TableColumns, speaker_multi: s
     cell = row.get(columns.speaker)
     listed = parse_speaker_cell(cell)
     if listed is None:
-        return str(cell or "").strip()
+        name = "" if cell is None else str(cell).strip()
+        if not name:  # an empty cell (CSV), a null or a missing key (JSONL): the same unnamed speaker
+            cells["empty_speaker"] += 1
+        return name
     cells["list"] += 1
     if not listed:
         cells["empty"] += 1
@@ -413,12 +415,15 @@ def _group_rows(
     clean_text: bool,
     speaker_multi: str,
     index: Mapping[str, int] | None,
-) -> tuple[dict[str, dict[str, _Utterance]], dict[str, tuple[int, int]], Counter[str]]:
-    """``(grouped, unknown, cells)``: utterances by dialogue and utterance id, labels outside ``index`` (raw
-    label → (count, first line); ``index=None`` accepts every label) and the speaker-cell counts."""
+    rule: _LabelRule,
+) -> tuple[dict[str, dict[str, _Utterance]], dict[str, tuple[int, int]], Counter[str], dict[str, str]]:
+    """``(grouped, unknown, cells, mapping)``: utterances by dialogue and utterance id (file order), labels
+    outside ``index`` (raw label → (count, first line); ``index=None`` accepts every label), the counts
+    (speaker cells, :data:`TABLE_COUNTS`) and every raw label → the class name ``rule`` gives it."""
     grouped: dict[str, dict[str, _Utterance]] = {}
     unknown: dict[str, tuple[int, int]] = {}
     cells: Counter[str] = Counter()
+    mapping: dict[str, str] = {}
     checked_columns = False
     for line, row in rows:
         if not checked_columns:
@@ -428,43 +433,65 @@ def _group_rows(
         utterance_text = str(row.get(columns.text) or "")
         if clean_text:
             utterance_text = normalize_text(utterance_text)
+        cells["empty_text"] += not utterance_text.strip()
         speaker = _row_speaker(row, columns, speaker_multi, cells)
         raw_label = row.get(columns.label) if columns.label is not None else None
         label_key: str | None = None
         if raw_label is not None and str(raw_label).strip():
-            label_key = canonical_label(str(raw_label))
+            raw = str(raw_label).strip()
+            label_key = mapping.setdefault(raw, rule(raw))
             if index is not None and label_key not in index:
-                count, first = unknown.get(str(raw_label).strip(), (0, line))
-                unknown[str(raw_label).strip()] = (count + 1, first)
+                count, first = unknown.get(raw, (0, line))
+                unknown[raw] = (count + 1, first)
+        elif columns.label is not None:
+            cells["empty_label"] += 1
         utterances = grouped.setdefault(dialogue, {})
         if utterance in utterances:
             _raise_repeated(path, line, dialogue, utterance, columns)
         utterances[utterance] = (speaker, utterance_text, label_key, line)
-    return grouped, unknown, cells
+    return grouped, unknown, cells, mapping
 
 
 def _raise_unknown_labels(path: Path, names: Sequence[str], unknown: Mapping[str, tuple[int, int]]) -> NoReturn:
     """Raise the :class:`ConfigError` listing every label outside ``names`` with its count and first line."""
     listed_labels = ", ".join(f"{name!r} ×{count} (first at line {first})" for name, (count, first) in unknown.items())
+    example = next(iter(unknown))
     raise ConfigError(
         f"{path} has labels outside the label set {list(names)}: {listed_labels}",
-        python_fix="pass label_names='auto' (the table's own labels) or label_names=[...] with every class",
-        cli_fix="use --labels auto (the training table's own labels) or --labels a,b,c with every class",
+        python_fix="pass label_names='auto' (the table's own labels), label_names=[...] with every class, or "
+        f"label_map={{{example!r}: 'CLASS'}} to read a label as one of the classes",
+        cli_fix="use --labels auto (the training table's own labels), --labels a,b,c with every class, or "
+        f"--map {example}=CLASS to read a label as one of the classes",
     )
+
+
+def _turn_order(utterances: Sequence[str], order: dict[str, Any]) -> tuple[list[str], bool]:
+    """``(ids in turn order, has gaps)`` by :data:`TURN_ORDER_RULE`, counted into ``order``."""
+    numbers = [_number(u) for u in utterances]
+    if all(n is not None for n in numbers):
+        order["by_value"] += 1
+        ranked = sorted(zip(numbers, utterances, strict=True), key=lambda pair: pair[0])  # type: ignore[arg-type,return-value]
+        values = [float(n) for n, _ in ranked]  # type: ignore[arg-type]
+        return [u for _, u in ranked], values[-1] - values[0] + 1 != len(values)
+    order["file_order"] += 1
+    return list(utterances), False
 
 
 def _raw_dialogues(
     grouped: Mapping[str, Mapping[str, _Utterance]], index: Mapping[str, int]
-) -> tuple[list[RawDialogue], int]:
-    """``(dialogues, gaps)``: one :class:`RawDialogue` per group, utterances sorted by id, and how many
-    dialogues have gaps in their numeric utterance ids."""
+) -> tuple[list[RawDialogue], int, dict[str, Any]]:
+    """``(dialogues, gaps, turn order)``: one :class:`RawDialogue` per group, utterances in turn order
+    (:data:`TURN_ORDER_RULE`), how many dialogues have gaps in their numeric utterance ids, and the
+    :attr:`DialogueTable.turn_order` record."""
     dialogues = []
     gaps = 0
+    turn_order: dict[str, Any] = {"rule": TURN_ORDER_RULE, "by_value": 0, "file_order": 0, "mixed": []}
     for dialogue_id, utterances in grouped.items():
-        order = sorted(utterances, key=_order_key)
-        numeric = [float(u) for u in order if _order_key(u)[0] == 0]
-        if len(numeric) == len(order) and numeric[-1] - numeric[0] + 1 != len(order):
-            gaps += 1
+        order, gap = _turn_order(list(utterances), turn_order)
+        gaps += gap
+        numeric = sum(_number(u) is not None for u in utterances)
+        if 0 < numeric < len(utterances):
+            turn_order["mixed"].append(dialogue_id)
         dialogues.append(
             RawDialogue(
                 id=dialogue_id,
@@ -474,7 +501,7 @@ def _raw_dialogues(
                 labels=[index[k] if (k := utterances[u][2]) is not None else -1 for u in order],
             )
         )
-    return dialogues, gaps
+    return dialogues, gaps, turn_order
 
 
 def load_dialogue_table(
@@ -487,6 +514,7 @@ def load_dialogue_table(
     delimiter: str | None = None,
     clean_text: bool = True,
     speaker_multi: Literal["first", "joined"] = "first",
+    label_map: Mapping[str, str] | None = None,
 ) -> DialogueTable:
     """Read one split of utterances from a CSV/TSV or JSONL file.
 
@@ -498,10 +526,12 @@ def load_dialogue_table(
             ``"1/2/3"``).
         label_names: the class names in label order, a dataset name from
             :data:`~vega_anchors.EMOTION_LABELS` (default ``"meld"``), or ``"auto"``: the sorted
-            distinct (canonicalised) labels of this table. Table labels go through
-            :func:`~vega_anchors.canonical_label` (``joy`` → ``happy``, ``sadness`` → ``sad``); an
-            empty label cell means unlabelled (``-1``). For several splits use
-            :func:`load_dialogue_tables`, which takes ``"auto"`` from the training split.
+            distinct raw labels of this table, never merged (``joy`` and ``happy`` stay two classes).
+            Only a named set reads labels through :func:`~vega_anchors.canonical_label`'s aliases
+            (``joy`` → ``happy``, ``sadness`` → ``sad``, case-insensitive); with ``"auto"`` or a list,
+            a label is its own class (whitespace-trimmed, case kept). An empty label cell means
+            unlabelled (``-1``, counted). For several splits use :func:`load_dialogue_tables`, which
+            takes ``"auto"`` from the training split.
         format: ``"csv"``, ``"jsonl"`` or ``"auto"`` (by extension).
         encoding: text encoding; the default accepts UTF-8 with or without a byte-order mark (a
             UTF-16 BOM is honoured too). Use ``"cp1252"`` for Windows exports.
@@ -511,9 +541,14 @@ def load_dialogue_table(
             :func:`parse_speaker_cell`, never evaluated) naming several speakers becomes its
             ``"first"`` name (default) or all of them ``"joined"`` by ``" & "`` (one speaker of its
             own). Counts land in :attr:`DialogueTable.speaker_cells`.
+        label_map: raw label → class name, applied before anything else (``{"joy": "happy"}``): the
+            one way to merge labels with ``"auto"`` or a list. Every raw label → class used is in
+            :attr:`DialogueTable.label_mapping`.
 
     Returns:
-        A :class:`DialogueTable`; utterances sorted by their utterance id within each dialogue.
+        A :class:`DialogueTable`; utterances in turn order within each dialogue
+        (:data:`TURN_ORDER_RULE`: numeric ids by value, other ids in file order); empty speaker
+        cells (CSV) and null or missing speakers (JSONL) alike become the speaker ``""``.
 
     Raises:
         ConfigError: (a ``ValueError``) missing columns (the message lists the ones found), a label
@@ -527,7 +562,8 @@ def load_dialogue_table(
     index = _label_index(names) if not auto else {}
     path = Path(path)
     format, rows = _table_rows(path, columns, format, encoding, delimiter)
-    grouped, unknown, cells = _group_rows(
+    rule = _LabelRule(aliases=isinstance(label_names, str) and not auto, label_map=_check_label_map(label_map))
+    grouped, unknown, cells, mapping = _group_rows(
         rows,
         path,
         columns,
@@ -535,23 +571,62 @@ def load_dialogue_table(
         clean_text=clean_text,
         speaker_multi=speaker_multi,
         index=None if auto else index,
+        rule=rule,
     )
     if unknown:
         _raise_unknown_labels(path, names, unknown)
     if auto:
         names = tuple(sorted({u[2] for utts in grouped.values() for u in utts.values() if u[2] is not None}))
         index = _label_index(names)
-    dialogues, gaps = _raw_dialogues(grouped, index)
+    dialogues, gaps, turn_order = _raw_dialogues(grouped, index)
     if not dialogues:
         raise ValueError(f"{path} holds no utterances")
-    if gaps:
-        logger.info("%s: %d dialogues have gaps in their utterance ids (kept in order)", path, gaps)
-    if cells:
-        logger.info("%s: %d list-valued speaker cells, %d with several speakers (%s)", path, cells["list"],
-                    cells["several"], speaker_multi)  # fmt: skip
-    table = DialogueTable(dialogues, tuple(names), str(path), dict(cells))
+    _log_table(path, gaps, cells, turn_order, speaker_multi)
+    return _table(dialogues, names, path, cells, mapping, turn_order)
+
+
+def _table(
+    dialogues: list[RawDialogue],
+    names: Sequence[str],
+    path: Path,
+    cells: Counter[str],
+    mapping: Mapping[str, str],
+    turn_order: dict[str, Any],
+) -> DialogueTable:
+    """The :class:`DialogueTable` record (counts split into speaker cells and :data:`TABLE_COUNTS`)."""
+    counts = {key: int(cells.get(key, 0)) for key in TABLE_COUNTS}
+    speaker_cells = {k: v for k, v in cells.items() if k in ("list", "several", "empty")}
+    table = DialogueTable(dialogues, tuple(names), str(path), speaker_cells, dict(sorted(mapping.items())), counts,
+                          turn_order)  # fmt: skip
     logger.info("read %d dialogues, %d utterances from %s", len(table), table.num_utterances, path)
     return table
+
+
+def _check_label_map(label_map: Mapping[str, str] | None) -> dict[str, str]:
+    """``label_map`` with keys and values trimmed; a :class:`ConfigError` for an empty one."""
+    cleaned = {str(k).strip(): str(v).strip() for k, v in (label_map or {}).items()}
+    if any(not k or not v for k, v in cleaned.items()):
+        raise ConfigError(
+            f"label_map has an empty name: {dict(label_map or {})}",
+            python_fix="pass label_map={'raw label': 'class', ...}",
+            cli_fix="give --map RAW=CLASS with both names",
+        )
+    return cleaned
+
+
+def _log_table(path: Path, gaps: int, cells: Counter[str], turn_order: Mapping[str, Any], speaker_multi: str) -> None:
+    """Log what reading ``path`` found: gaps, mixed ids, counts, list-valued speaker cells."""
+    if gaps:
+        logger.info("%s: %d dialogues have gaps in their utterance ids (kept in order)", path, gaps)
+    if turn_order["mixed"]:
+        logger.warning("%s: %d dialogue(s) mix numeric and text utterance ids (kept in file order): %s", path,
+                       len(turn_order["mixed"]), ", ".join(map(repr, turn_order["mixed"][:10])))  # fmt: skip
+    for key, what in TABLE_COUNTS.items():
+        if cells.get(key):
+            logger.info("%s: %d %s", path, cells[key], what)
+    if cells.get("list"):
+        logger.info("%s: %d list-valued speaker cells, %d with several speakers (%s)", path, cells["list"],
+                    cells["several"], speaker_multi)  # fmt: skip
 
 
 def load_dialogue_tables(
@@ -578,11 +653,12 @@ def load_dialogue_tables(
         )
     train = load_dialogue_table(given["train"], label_names=label_names, **kwargs)
     tables = {"train": train}
+    named = isinstance(label_names, str) and label_names != "auto"  # a named set keeps its aliases
     for split, p in given.items():
         if split == "train":
             continue
         try:
-            tables[split] = load_dialogue_table(p, label_names=train.label_names, **kwargs)
+            tables[split] = load_dialogue_table(p, label_names=label_names if named else train.label_names, **kwargs)
         except ConfigError as err:
             if not (isinstance(label_names, str) and label_names == "auto") or "outside the label set" not in str(err):
                 raise
@@ -606,197 +682,3 @@ def load_meld_tables(directory: str | os.PathLike[str], **kwargs: Any) -> dict[s
     if missing:
         raise FileNotFoundError(f"{directory} lacks MELD file(s) {missing} (from declare-lab/MELD data/MELD/)")
     return {split: load_dialogue_table(directory / name, **kwargs) for split, name in MELD_FILES.items()}
-
-
-# ---------------------------------------------------------------------------------------------- speakers
-
-
-@dataclass
-class SpeakerMap:
-    """Speaker names → ids, fitted on the training split and reused for dev/test.
-
-    ``mode="global"``: the ``top_n`` most frequent training speakers get ids ``0..N-1`` (ties broken
-    by name) and every other speaker — rarer or unseen — shares id ``N`` (``"other"``).
-    ``mode="per_dialogue"``: ids are the order of first appearance within each dialogue
-    (``0, 1, ...``), capped at ``top_n`` (later speakers share the last id) — the "party" ids of
-    IEMOCAP/DialogueRNN-style features.
-
-    Attributes:
-        names: the named speakers (global mode), id order.
-        mode: ``"global"`` or ``"per_dialogue"``.
-        top_n: the cap.
-    """
-
-    names: list[str]
-    mode: Literal["global", "per_dialogue"] = "global"
-    top_n: int = 8
-    _index: dict[str, int] = field(default_factory=dict, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("global", "per_dialogue"):
-            raise ValueError(f"mode must be 'global' or 'per_dialogue', got {self.mode!r}")
-        self._index = {name: i for i, name in enumerate(self.names)}
-
-    @classmethod
-    def fit(
-        cls,
-        train: DialogueTable | Iterable[RawDialogue],
-        *,
-        top_n: int | None = 8,
-        mode: Literal["global", "per_dialogue"] = "global",
-    ) -> SpeakerMap:
-        """Fit on the training dialogues. ``top_n=None`` names every training speaker."""
-        dialogues = train.dialogues if isinstance(train, DialogueTable) else list(train)
-        if top_n is not None and top_n < 1:
-            raise ValueError(f"top_n must be >= 1 (or None for every speaker), got {top_n}")
-        if mode == "per_dialogue":
-            longest = max((len(dict.fromkeys(d.speakers)) for d in dialogues), default=1)
-            return cls([], mode, top_n if top_n is not None else longest)
-        counts = Counter(s for d in dialogues for s in d.speakers)
-        ranked = sorted(counts, key=lambda s: (-counts[s], s))
-        names = ranked if top_n is None else ranked[:top_n]
-        if len(ranked) > len(names):
-            covered = sum(counts[s] for s in names) / max(sum(counts.values()), 1)
-            logger.info(
-                "speakers: top %d of %d cover %.1f%% of training utterances; the rest share %r",
-                len(names),
-                len(ranked),
-                100 * covered,
-                OTHER_SPEAKER,
-            )
-        return cls(names, mode, len(names))
-
-    @property
-    def num_speakers(self) -> int:
-        """Number of speaker ids (``N + 1`` with the shared "other" id; ``top_n`` per dialogue)."""
-        return len(self.names) + 1 if self.mode == "global" else self.top_n
-
-    @property
-    def id_names(self) -> list[str]:
-        """A readable name per id."""
-        if self.mode == "global":
-            return [*self.names, OTHER_SPEAKER]
-        return [f"party {i}" for i in range(self.top_n)]
-
-    def encode(self, speakers: Sequence[str]) -> list[int]:
-        """Ids for one dialogue's speakers (in order)."""
-        if self.mode == "global":
-            other = len(self.names)
-            return [self._index.get(s, other) for s in speakers]
-        order: dict[str, int] = {}
-        return [min(order.setdefault(s, len(order)), self.top_n - 1) for s in speakers]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"names": list(self.names), "mode": self.mode, "top_n": self.top_n}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SpeakerMap:
-        return cls(list(data["names"]), data.get("mode", "global"), int(data.get("top_n", len(data["names"]))))
-
-
-# ---------------------------------------------------------------------------------------------- to tensors
-
-
-def _modality_rows(value: Any, dialogue: RawDialogue, modality: str) -> torch.Tensor:
-    arr = np.asarray(value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value, dtype=np.float32)
-    if arr.ndim != 2 or arr.shape[0] != dialogue.length:
-        raise ValueError(
-            f"dialogue {dialogue.id!r}: {modality} features have shape {arr.shape}, expected "
-            f"[T={dialogue.length}, D] (one row per utterance, in utterance order)"
-        )
-    return torch.from_numpy(np.ascontiguousarray(arr))
-
-
-def build_dialogues(
-    table: DialogueTable,
-    features: Mapping[str, Mapping[str, Any]],
-    speakers: SpeakerMap,
-) -> list[Dialogue]:
-    """:class:`Dialogue` records for every dialogue of ``table``.
-
-    Args:
-        table: one split.
-        features: modality name → {dialogue id → ``[T, D_m]`` array}, one row per utterance in the
-            table's (sorted) utterance order. Text features come from
-            :func:`~vega_anchors.data.text.embed_tables`; audio/visual ones are yours (any per-utterance
-            extractor, e.g. openSMILE or a face encoder) — same ``[T, D]`` shape per dialogue.
-        speakers: the :class:`SpeakerMap` fitted on the training split.
-
-    Raises:
-        ValueError: a dialogue missing from a modality, or a shape that disagrees (named).
-    """
-    if not features:
-        raise ValueError("give at least one modality: features={'text': {dialogue id: [T, D] array}}")
-    out = []
-    for dialogue in table.dialogues:
-        rows = {}
-        for modality, per_dialogue in features.items():
-            if dialogue.id not in per_dialogue:
-                raise ValueError(f"{modality} features have no entry for dialogue {dialogue.id!r} of {table.source}")
-            rows[modality] = _modality_rows(per_dialogue[dialogue.id], dialogue, modality)
-        out.append(
-            Dialogue(
-                id=dialogue.id,
-                features=rows,
-                speakers=torch.tensor(speakers.encode(dialogue.speakers), dtype=torch.long),
-                labels=torch.tensor(dialogue.labels, dtype=torch.long),
-            )
-        )
-    return out
-
-
-def build_feature_set(
-    tables: Mapping[str, DialogueTable],
-    features: Mapping[str, Mapping[str, Mapping[str, Any]]],
-    speakers: SpeakerMap,
-    *,
-    source: str = "",
-) -> FeatureSet:
-    """A :class:`FeatureSet` from per-split tables and features.
-
-    Args:
-        tables: ``{"train": ..., "dev": ..., "test": ...}`` (``dev`` optional).
-        features: modality → split → {dialogue id → ``[T, D_m]``}, e.g. ``{"text": embed_tables(...)}``.
-        speakers: fitted on ``tables["train"]``.
-        source: recorded as ``FeatureSet.source`` (default: the train table's path).
-
-    The speaker map is kept in ``extras["speaker_map"]`` and the id names in ``extras["speaker_names"]``;
-    the table's utterance ids (per split, per dialogue: what ``vega-anchors predict`` writes, so its
-    output joins the table) are in ``extras["utterance_ids"]``; tables with list-valued speaker cells
-    add their counts as ``extras["speaker_cells"]`` (per split).
-    """
-    unknown = set(tables) - {"train", "dev", "test"}
-    if unknown or "train" not in tables:
-        raise ValueError(f"tables must have a 'train' split and only train/dev/test; got {sorted(tables)}")
-    label_sets = {split: t.label_names for split, t in tables.items()}
-    if len(set(label_sets.values())) != 1:
-        raise ValueError(f"splits disagree on label names: {label_sets}")
-    splits: dict[str, list[Dialogue]] = {"train": [], "dev": [], "test": []}
-    for split, table in tables.items():
-        per_modality = {}
-        for modality, by_split in features.items():
-            if split not in by_split:
-                raise ValueError(f"{modality} features have no {split!r} split; found {sorted(by_split)}")
-            per_modality[modality] = by_split[split]
-        splits[split] = build_dialogues(table, per_modality, speakers)
-    dims = splits["train"][0].modality_dims
-    return FeatureSet(
-        train=splits["train"],
-        test=splits["test"],
-        dev=splits["dev"],
-        label_names=tables["train"].label_names,
-        num_speakers=speakers.num_speakers,
-        modality_dims=dict(dims),
-        layout="table",
-        source=source or tables["train"].source,
-        extras={
-            "speaker_names": speakers.id_names,
-            "speaker_map": speakers.to_dict(),
-            "utterance_ids": {split: [d.utterance_ids for d in t.dialogues] for split, t in tables.items()},
-            **(
-                {"speaker_cells": {split: dict(t.speaker_cells) for split, t in tables.items()}}
-                if any(t.speaker_cells for t in tables.values())
-                else {}
-            ),
-        },
-    )

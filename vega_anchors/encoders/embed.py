@@ -98,30 +98,74 @@ def _read_cache(cache_file: Path, count: int) -> np.ndarray | None:
     return None
 
 
+def _read_partial(partial: Path | None, count: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """``(rows, done)`` of an interrupted run's partial cache: ``[count, D]`` rows and the ``[count]`` bool
+    mask of those encoded; ``(None, all False)`` when absent or unusable."""
+    done = np.zeros(count, dtype=bool)
+    if partial is None or not partial.is_file():
+        return None, done
+    try:
+        with np.load(partial, allow_pickle=False) as data:
+            rows, mask = data["rows"].astype(np.float32), data["done"].astype(bool)
+    except (OSError, ValueError, KeyError) as err:
+        logger.warning("ignoring unreadable partial embedding cache %s (%s)", partial, err)
+        return None, done
+    if rows.ndim != 2 or rows.shape[0] != count or mask.shape != (count,):
+        return None, done
+    logger.info("continuing from %s: %d of %d texts already encoded", partial, int(mask.sum()), count)
+    return rows, mask
+
+
+def _write_partial(partial: Path, table: np.ndarray, done: np.ndarray) -> None:
+    """Keep the batches encoded so far (atomically), for a re-run to continue from."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, rows=table, done=done)
+
+    atomic_write(partial, write)
+    logger.warning("interrupted: kept %d of %d encoded texts in %s", int(done.sum()), len(done), partial)
+
+
 def _encode_unique(
-    unique: Sequence[str], encoder: TextEncoder, *, pairs: bool, batch_size: int, progress: bool, desc: str
+    unique: Sequence[str],
+    encoder: TextEncoder,
+    *,
+    pairs: bool,
+    batch_size: int,
+    progress: bool,
+    desc: str,
+    partial: Path | None = None,
 ) -> np.ndarray | None:
     """``[len(unique), D]`` embeddings of the distinct keys, batched by length (``None`` when there are none);
-    with ``pairs`` each key is ``text\\x00context``."""
-    order = sorted(range(len(unique)), key=lambda i: len(unique[i]))  # similar lengths share a batch
+    with ``pairs`` each key is ``text\\x00context``. With ``partial``, batches encoded by an interrupted
+    call are read from it and, when this call is interrupted (or fails), those encoded so far are saved there."""
+    table, done = _read_partial(partial, len(unique))
+    todo = [i for i in range(len(unique)) if not done[i]]
+    order = sorted(todo, key=lambda i: len(unique[i]))  # similar lengths share a batch
     chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     iterator: Any = chunks
     if progress and chunks:
         from tqdm.auto import tqdm
 
         iterator = tqdm(chunks, desc=desc, unit="batch")
-    table: np.ndarray | None = None
-    for chunk in iterator:
-        if not pairs:
-            out = np.asarray(encoder.encode([unique[i] for i in chunk]), dtype=np.float32)
-        else:
-            split = [unique[i].split("\x00", 1) for i in chunk]
-            out = _encode_with_context(encoder, [a for a, _ in split], [b for _, b in split])
-        if out.ndim != 2 or out.shape[0] != len(chunk):
-            raise ValueError(f"encoder returned shape {out.shape} for {len(chunk)} texts; expected [N, D]")
-        if table is None:
-            table = np.zeros((len(unique), out.shape[1]), dtype=np.float32)
-        table[chunk] = out
+    try:
+        for chunk in iterator:
+            if not pairs:
+                out = np.asarray(encoder.encode([unique[i] for i in chunk]), dtype=np.float32)
+            else:
+                split = [unique[i].split("\x00", 1) for i in chunk]
+                out = _encode_with_context(encoder, [a for a, _ in split], [b for _, b in split])
+            if out.ndim != 2 or out.shape[0] != len(chunk):
+                raise ValueError(f"encoder returned shape {out.shape} for {len(chunk)} texts; expected [N, D]")
+            if table is None:
+                table = np.zeros((len(unique), out.shape[1]), dtype=np.float32)
+            table[chunk] = out
+            done[chunk] = True
+    except BaseException:  # Ctrl-C included: keep what was encoded
+        if partial is not None and table is not None and done.any():
+            _write_partial(partial, table, done)
+        raise
     return table
 
 
@@ -155,6 +199,8 @@ def embed_texts(
             pads less; the result keeps the input order).
         cache_dir: when given, the result is read from / written to
             ``cache_dir/<model>-<sha256(model identity, texts[, contexts])[:20]>.npy`` (atomic write).
+            An interrupted call (Ctrl-C, an error) keeps the batches it encoded beside it
+            (``….partial.npz``); the next call with the same texts continues from them.
         progress: a tqdm bar over batches.
         desc: the bar's label.
         contexts: one context string per text (from :func:`context_inputs`), or None. Encoders with
@@ -170,13 +216,17 @@ def embed_texts(
     if cache_file is not None and (cached := _read_cache(cache_file, len(texts))) is not None:
         return cached
     unique = list(dict.fromkeys(keys))
+    partial = cache_file.with_name(cache_file.stem + ".partial.npz") if cache_file is not None else None
     table = _encode_unique(
-        unique, encoder, pairs=contexts is not None, batch_size=batch_size, progress=progress, desc=desc
-    )
+        unique, encoder, pairs=contexts is not None, batch_size=batch_size, progress=progress, desc=desc,
+        partial=partial,
+    )  # fmt: skip
     if table is None:
         return np.zeros((0, 0), dtype=np.float32)
     position = {text: i for i, text in enumerate(unique)}
     result = table[[position[k] for k in keys]]
     if cache_file is not None:
         _write_cache(cache_file, result)
+        if partial is not None:
+            partial.unlink(missing_ok=True)
     return result
