@@ -27,7 +27,8 @@ def test_class_count_and_modalities_follow_the_features(classes: int) -> None:
     names = [f"c{i}" for i in range(classes)]
     config = default_model_config({"text": 1536, "audio": 88}, names, num_speakers=4)
     assert config.num_classes == classes and config.modalities == {"text": 1536, "audio": 88}
-    assert (config.hidden_dim, config.input_norm, config.class_weights) == (192, "standardize", None)
+    assert (config.hidden_dim, config.input_norm, config.class_weights) == (256, "standardize", None)
+    assert (config.feature_mask_prob, config.classifier.layers, config.classifier.dropout) == (0.3, 1, 0.0)
     assert not config.losses.anchor and not config.losses.anchor_kl
     anchored = default_model_config({"text": 16}, names, num_speakers=1, anchor_dim=16, hidden_dim=32)
     assert anchored.losses.anchor and anchored.anchor_dim == 16 and anchored.hidden_dim == 32

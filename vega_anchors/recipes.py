@@ -1,7 +1,8 @@
 """The default recipe for your own features: any class count, any set of modalities.
 
 The recipe is the MELD text recipe of docs/own_data.md, generalised: ``input_norm="standardize"``
-(features of any scale), a CPU-sized model (hidden 192, 4 heads, dropout 0.5, feature masking 0.1),
+(features of any scale), a CPU-sized model (hidden 256, 4 heads, dropout 0.5, feature masking 0.3, a
+linear classifier head),
 no class weights, AdamW at peak lr 3e-4 (weight decay 0.00997), batch 16, a budget of 3,000
 optimizer steps whatever the data size (linear warm-up over 5%, cosine decay; early stopping 750 steps
 after the best evaluation, never before step 1,000), and a moving average of the weights
@@ -41,12 +42,13 @@ __all__ = [
 ]
 
 DEFAULT_MODEL: dict[str, Any] = {
-    "hidden_dim": 192,
+    "hidden_dim": 256,
     "num_heads": 4,
     "dropout": 0.5,
-    "feature_mask_prob": 0.1,
+    "feature_mask_prob": 0.3,
     "input_norm": "standardize",
     "class_weights": None,
+    "classifier": {"layers": 1, "activation": "gelu", "dropout": 0.0},
 }
 """The default recipe's :class:`~vega_anchors.VEGAConfig` settings (the rest are VEGAConfig's defaults)."""
 
