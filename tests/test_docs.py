@@ -43,6 +43,7 @@ API_MODULES = (
     "vega_anchors.runs",
     "vega_anchors.recipes",
     "vega_anchors.baselines",
+    "vega_anchors.finetune",
     "vega_anchors.errors",
     "vega_anchors.anchors.prompts",
     "vega_anchors.anchors",

@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("sampling", "heads", "metrics"),
     ("losses",),
     ("models",),
-    ("training", "media", "official", "toy", "plots"),
+    ("training", "media", "official", "toy", "plots", "finetune"),  # finetune: finetune-text
     ("recipes", "run_report", "features"),  # features: build_features (tables and clips → a store)
     ("runs",),
     ("baselines", "compare"),

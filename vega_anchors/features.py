@@ -83,7 +83,7 @@ def build_features(
     top_speakers: int = 8,
     speaker_mode: Literal["global", "per_dialogue"] = "global",
     layers: Sequence[int] | None = None,
-    context: int = 0,
+    context: int | None = None,
     media: MediaOptions | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     device: str | None = None,
@@ -104,7 +104,7 @@ def build_features(
         top_speakers, speaker_mode: :meth:`~vega_anchors.data.SpeakerMap.fit` on the training table.
         layers: hidden layers to mean-pool and concatenate (transformers backend); default: the
             model's sentence embedding.
-        context: encode each utterance with its ``context`` preceding turns.
+        context: preceding turns per utterance; ``None``: 0, or a ``finetune-text`` directory's own.
         media: audio/visual extraction from clips (:class:`MediaOptions`).
         cache_dir: embedding cache; media features go to ``cache_dir/media`` (default without it:
             ``<out>.text-cache`` and ``<out>.media-cache``, or no cache when ``out`` is None). An
@@ -157,7 +157,7 @@ def _text_modality(
     name: str | os.PathLike[str],
     *,
     layers: Sequence[int] | None,
-    context: int,
+    context: int | None,
     cache_dir: str | os.PathLike[str] | None,
     device: str | None,
     batch_size: int,
@@ -165,9 +165,15 @@ def _text_modality(
 ) -> tuple[Splits, dict[str, Any], dict[str, tuple[int, int | None]]]:
     """``({split: {dialogue: [T, D]}}, encoder record, {split: (truncated, token limit)})`` of the text of
     every utterance."""
+    from .finetune import is_finetuned
+
+    if is_finetuned(name):  # a finetune-text directory: its own context layout and fold encoders
+        return _finetuned_text(tables, name, layers=layers, context=context, batch_size=batch_size, device=device,
+                               progress=progress)  # fmt: skip
     from .data.text import embed_tables
     from .encoders.text import encoder_info, load_text_encoder
 
+    context = context or 0
     options = {"layers": layers} if layers else {}
     encoder = load_text_encoder(name, device=device, **options)
     text = embed_tables(
@@ -175,6 +181,23 @@ def _text_modality(
     )
     truncated = {split: _truncated(encoder, table.texts()) for split, table in tables.items()}
     return text, encoder_info(encoder, context=context), truncated
+
+
+def _finetuned_text(
+    tables: Mapping[str, DialogueTable], name: str | os.PathLike[str], *, layers: Sequence[int] | None,
+    context: int | None, batch_size: int, device: str | None, progress: bool,
+) -> tuple[Splits, dict[str, Any], dict[str, tuple[int, int | None]]]:
+    """:func:`_text_modality` for a ``finetune-text`` directory (:func:`~vega_anchors.finetune.embed_finetuned`:
+    its own input layout and recorded context, fold encoders for the training split)."""
+    from types import SimpleNamespace
+
+    from .finetune import embed_finetuned, load_tokenizer, read_provenance
+
+    text, info = embed_finetuned(
+        tables, name, layers=layers or (-1,), context=context, batch_size=batch_size, device=device, progress=progress
+    )
+    probe = SimpleNamespace(tokenizer=load_tokenizer(name), max_length=int((read_provenance(name) or {})["max_length"]))
+    return text, info, {split: _truncated(probe, table.texts()) for split, table in tables.items()}
 
 
 def _record_truncated(features: FeatureSet, truncated: Mapping[str, tuple[int, int | None]]) -> None:

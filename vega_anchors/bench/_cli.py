@@ -17,7 +17,9 @@ from .workloads import IEMOCAP_LENGTHS, ModelShape, bench_anchors, bench_epoch, 
 
 __all__ = ["main"]
 
-_DESCRIPTION = "Benchmarks: python -m vega_anchors.bench {train-step,overhead,epoch,anchors,media,compare,all}."
+_DESCRIPTION = (
+    "Benchmarks: python -m vega_anchors.bench {train-step,overhead,epoch,anchors,media,compare,finetune,all}."
+)
 
 
 # ---- CLI -----------------------------------------------------------------------------------------
@@ -93,6 +95,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resamples", type=int, default=1000)
     _common(p)
 
+    p = sub.add_parser("finetune", help="finetune-text: length-bucketed dynamic padding vs fixed-length padding")
+    p.add_argument("--encoder", default=None, help="HF encoder directory; default: the offline all-MiniLM-L6-v2")
+    p.add_argument("--train", default=None, help="a MELD-layout table for real utterances; default: generated")
+    p.add_argument("--utterances", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--context", type=int, default=2)
+    p.add_argument("--max-length", type=int, default=128)
+    _common(p)
+    p.set_defaults(repeats=3)
+
     p = sub.add_parser("all", help="every workload, side by side")
     p.add_argument("--lengths", type=_ints, default=list(IEMOCAP_LENGTHS))
     p.add_argument("--max-batches", type=int, default=None, help="epoch: time only the first N batches")
@@ -146,6 +158,13 @@ def _run(args: argparse.Namespace) -> Iterator[Record]:
         from ._compare import bench_compare
 
         yield from bench_compare(resamples=args.resamples, repeats=args.repeats)
+    elif cmd == "finetune":
+        from ._finetune import bench_finetune  # needs vega-anchors[text]
+
+        yield from bench_finetune(
+            args.encoder, train=args.train, num_utterances=args.utterances, batch_size=args.batch_size,
+            context=args.context, max_length=args.max_length, **timing,
+        )  # fmt: skip
     elif cmd == "all":
         yield gemm_peak("fp32", device=device, repeats=args.repeats)
         yield gemm_peak("bf16", device=device, repeats=args.repeats)

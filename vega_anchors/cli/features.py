@@ -236,10 +236,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     build.add_argument(
         "--context",
         type=int,
-        default=0,
+        default=None,
         metavar="K",
         help="encode each utterance with its K preceding turns and the speaker names (target pooled alone "
-        "with --layers; docs/own_data.md); default 0: the utterance alone",
+        "with --layers; docs/own_data.md); default: 0 (the utterance alone), or for a finetune-text "
+        "directory the context it was fine-tuned with",
     )
     build.add_argument(
         "--cache-dir",

@@ -232,15 +232,16 @@ def encoder_info(encoder: TextEncoder, *, context: int = 0) -> dict[str, Any]:
     """The identity of a text encoder, as recorded in feature stores (``extras["encoder"]``) and
     anchor banks: ``name`` (hub name or path), ``identity`` (SHA-256 of the encoder's settings and,
     for a local model, its files' names/sizes/mtimes; 16 hex digits), ``backend``, ``layers``,
-    ``dim`` and ``context`` (preceding turns; 0 for banks). Two encoders embed alike when their
-    ``identity`` values match."""
+    ``dim`` and ``context`` (preceding turns; 0 for banks), and ``finetune`` (the provenance summary of a
+    ``finetune-text`` directory) when there is one. Two encoders embed alike when their ``identity``
+    values match."""
     backend = (
         "transformers"
         if isinstance(encoder, HFTextEncoder)
         else ("sentence-transformers" if isinstance(encoder, SentenceTransformerEncoder) else type(encoder).__name__)
     )
     dim = getattr(encoder, "dim", None)
-    return {
+    info = {
         "name": getattr(encoder, "name", None),
         "identity": hashlib.sha256(encoder.identity.encode("utf-8")).hexdigest()[:16],
         "backend": backend,
@@ -248,6 +249,12 @@ def encoder_info(encoder: TextEncoder, *, context: int = 0) -> dict[str, Any]:
         "dim": int(dim) if dim is not None else None,
         "context": int(context),
     }
+    from .provenance import provenance_summary, read_provenance  # a finetune-text directory says where it came from
+
+    provenance = read_provenance(info["name"]) if info["name"] and os.path.isdir(info["name"]) else None
+    if provenance is not None:
+        info["finetune"] = provenance_summary(provenance)
+    return info
 
 
 
