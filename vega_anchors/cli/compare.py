@@ -15,6 +15,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ._budget import add_budget_flags, budget_overrides
+
 __all__ = ["register"]
 
 
@@ -45,7 +47,7 @@ def _ablate(args: argparse.Namespace) -> int:
     _threads(args)
     if args.prompts and args.anchors != "text":
         raise ValueError("--prompts needs --anchors text")
-    train = {k: getattr(args, k) for k in ("epochs", "patience", "batch_size") if getattr(args, k) is not None}
+    train = budget_overrides(args)
 
     def progress(name: str, metrics: dict[str, Any]) -> None:
         test = metrics["test"]
@@ -90,9 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ablate.add_argument("--k0-features", default=None, help="a store of the same tables built with --context 0")
     ablate.add_argument("--only", nargs="+", default=None, help="a subset: no-anchors no-sampling no-distillation "
                         "no-speaker context-k0")  # fmt: skip
-    ablate.add_argument("--epochs", type=int, default=None, help="override the recipe's 30")
-    ablate.add_argument("--patience", type=int, default=None, help="override the recipe's 8")
-    ablate.add_argument("--batch-size", type=int, default=None, help="override the recipe's 16")
+    add_budget_flags(ablate)
     ablate.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the dialogues")
     ablate.add_argument("--cache-dir", default=None, help="embedding cache for the prompt sentences")
     ablate.add_argument("--device", default="cpu", help="torch device (default cpu)")

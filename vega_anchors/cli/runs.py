@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ._budget import add_budget_flags, budget_overrides
 from ._checks import check_writable
 
 __all__ = ["register"]
@@ -50,11 +51,7 @@ def _train(args: argparse.Namespace) -> int:
     check_writable(args.out, directory=True)
     _threads(args)
     model, train = read_recipe(args.config) if args.config else ({}, {})
-    for key in ("epochs", "max_steps", "min_steps", "patience", "patience_steps", "batch_size", "lr"):
-        if getattr(args, key) is not None:
-            train[key] = getattr(args, key)
-    if args.epochs is not None and args.max_steps is None:
-        train["max_steps"] = None  # a budget in epochs replaces the recipe's step budget
+    train = budget_overrides(args, train)
     if args.ema_decay is not None:
         train["ema_decay"] = args.ema_decay or None
     if args.hidden_dim is not None:
@@ -167,26 +164,7 @@ def _recipe_flags(train: argparse.ArgumentParser) -> None:
     from ..recipes import DEFAULT_MODEL, DEFAULT_TRAIN
 
     recipe = DEFAULT_TRAIN
-    train.add_argument(
-        "--max-steps", type=int, default=None,
-        help=f"the budget in optimizer steps (recipe: {recipe['max_steps']}); epochs follow from the data size",
-    )  # fmt: skip
-    train.add_argument(
-        "--epochs", type=int, default=None, help="a budget in epochs instead of steps (replaces the step budget)"
-    )
-    train.add_argument(
-        "--min-steps", type=int, default=None, help=f"no early stop before this step (recipe: {recipe['min_steps']})"
-    )
-    train.add_argument(
-        "--patience-steps", type=int, default=None,
-        help=f"early stop this many steps after the best evaluation (recipe: {recipe['patience_steps']})",
-    )  # fmt: skip
-    train.add_argument(
-        "--patience", type=int, default=None, help=f"early stop after N evaluations (epochs) without improvement "
-        f"(recipe: {recipe['patience'] or 'off'})",
-    )  # fmt: skip
-    train.add_argument("--batch-size", type=int, default=None, help=f"recipe: {recipe['batch_size']}")
-    train.add_argument("--lr", type=float, default=None, help=f"peak learning rate (recipe: {recipe['lr']})")
+    add_budget_flags(train)
     train.add_argument("--ema-decay", type=float, default=None, help=f"recipe: {recipe['ema_decay']}; 0 = off")
     train.add_argument("--hidden-dim", type=int, default=None, help=f"recipe: {DEFAULT_MODEL['hidden_dim']}")
     train.add_argument("--heads", type=int, default=None, help=f"recipe: {DEFAULT_MODEL['num_heads']}")
