@@ -34,7 +34,7 @@ import torch
 from vega_anchors import DualBranchVEGA, VEGAConfig
 from vega_anchors.cli import main as cli_main
 from vega_anchors.data import feature_report, load_features
-from vega_anchors.media import _synth
+from vega_anchors.media import synth
 from vega_anchors.training import TrainConfig, fit
 
 logger = logging.getLogger("meld_media_demo")
@@ -54,7 +54,7 @@ def write_media_folder(root: Path, dialogues: dict[str, int], utterances: int = 
     The clips are still images, so one frame per utterance (``--num-frames 1``) sees all there is.
     """
     rng = random.Random(seed)
-    face, plain = _synth.face_image(160), _synth.gradient_image(160)
+    face, plain = synth.face_image(160), synth.gradient_image(160)
     for split, count in dialogues.items():
         folder = root / SPLITS[split]
         folder.mkdir(parents=True, exist_ok=True)
@@ -64,12 +64,12 @@ def write_media_folder(root: Path, dialogues: dict[str, int], utterances: int = 
                 label = rng.choice(list(CLASSES))
                 pitch, texts, has_face = CLASSES[label]
                 text = rng.choice(texts)
-                if _synth.espeak_available():
-                    audio = _synth.speech(text, pitch=pitch)[:16000]
+                if synth.espeak_available():
+                    audio = synth.speech(text, pitch=pitch)[:16000]
                 else:
-                    audio = _synth.tone(120 + 4 * pitch, 1.0)
-                frames = _synth.still_frames(face if has_face else plain, 10)
-                _synth.write_clip(folder / f"dia{d}_utt{u}.mp4", frames=frames, fps=10, audio=audio)
+                    audio = synth.tone(120 + 4 * pitch, 1.0)
+                frames = synth.still_frames(face if has_face else plain, 10)
+                synth.write_clip(folder / f"dia{d}_utt{u}.mp4", frames=frames, fps=10, audio=audio)
                 rows.append([len(rows) + 1, text, f"speaker{u % 2}", label, "neutral", d, u])
         with open(root / f"{split}_sent_emo.csv", "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)

@@ -47,6 +47,7 @@ API_MODULES = (
     "vega_anchors.errors",
     "vega_anchors.anchors.prompts",
     "vega_anchors.anchors",
+    "vega_anchors.annotate",
 )
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)$")
 

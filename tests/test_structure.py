@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("training", "media", "official", "toy", "plots", "finetune"),  # finetune: finetune-text
     ("recipes", "run_report", "features"),  # features: build_features (tables and clips → a store)
     ("runs",),
-    ("baselines", "compare"),
+    ("baselines", "compare", "annotate"),  # annotate: a video + transcript → a run's predictions and a page
     ("ablations",),
     ("cli", "bench"),
     ("",),  # vega_anchors/__init__.py: the top-level front

@@ -17,20 +17,20 @@ import pytest
 pytest.importorskip("av")
 pytest.importorskip("cv2")
 
-from vega_anchors.media import _synth
+from vega_anchors.media import synth
 
 SIZE = 160
 FPS = 10
 
 
 def face_clip(path: Path, audio: np.ndarray | None = None, seconds: float = 1.0) -> Path:
-    frames = _synth.still_frames(_synth.face_image(SIZE), int(seconds * FPS))
-    return _synth.write_clip(path, frames=frames, fps=FPS, audio=audio if audio is not None else _synth.tone(220, 1.0))
+    frames = synth.still_frames(synth.face_image(SIZE), int(seconds * FPS))
+    return synth.write_clip(path, frames=frames, fps=FPS, audio=audio if audio is not None else synth.tone(220, 1.0))
 
 
 def gradient_clip(path: Path, audio: np.ndarray | None = None, seconds: float = 1.0) -> Path:
-    frames = _synth.still_frames(_synth.gradient_image(SIZE), int(seconds * FPS))
-    return _synth.write_clip(path, frames=frames, fps=FPS, audio=audio if audio is not None else _synth.tone(330, 1.0))
+    frames = synth.still_frames(synth.gradient_image(SIZE), int(seconds * FPS))
+    return synth.write_clip(path, frames=frames, fps=FPS, audio=audio if audio is not None else synth.tone(330, 1.0))
 
 
 def write_table(path: Path, rows: list[tuple[int, int, str, str, str]]) -> Path:
@@ -62,7 +62,7 @@ def meld_media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             if (split, dialogue) == ("train", 1):
                 gradient_clip(target)
             else:
-                face_clip(target, _synth.tone(200 + 100 * utterance, 1.0))
+                face_clip(target, synth.tone(200 + 100 * utterance, 1.0))
     (root / "output_repeated_splits_test" / "final_videos_testdia0_utt0.mp4").write_bytes(b"ignored")
     return root
 

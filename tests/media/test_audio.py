@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 
 from vega_anchors.encoders import OPENSMILE_SETS, HFAudioExtractor, OpenSmileExtractor, load_audio_extractor
-from vega_anchors.media import _synth
+from vega_anchors.media import synth
 
 needs_espeak = pytest.mark.skipif(
-    not _synth.espeak_available(), reason="espeak-ng is not installed (apt-get install espeak-ng)"
+    not synth.espeak_available(), reason="espeak-ng is not installed (apt-get install espeak-ng)"
 )
 
 
 @pytest.fixture(scope="module")
 def utterances() -> list[np.ndarray]:
-    if _synth.espeak_available():
-        return [_synth.speech("I can't believe you did that!"), _synth.speech("okay."), _synth.tone(200, 0.05)]
-    return [_synth.tone(220, 1.5), _synth.tone(330, 0.5), _synth.tone(200, 0.05)]
+    if synth.espeak_available():
+        return [synth.speech("I can't believe you did that!"), synth.speech("okay."), synth.tone(200, 0.05)]
+    return [synth.tone(220, 1.5), synth.tone(330, 0.5), synth.tone(200, 0.05)]
 
 
 @needs_espeak
@@ -38,7 +38,7 @@ def test_every_listed_opensmile_set_has_its_dim() -> None:
     opensmile = pytest.importorskip("opensmile")
     for name in OPENSMILE_SETS:
         assert hasattr(opensmile.FeatureSet, name)
-    feats = OpenSmileExtractor("eGeMAPSv02")([_synth.tone(220, 0.5)])
+    feats = OpenSmileExtractor("eGeMAPSv02")([synth.tone(220, 0.5)])
     assert feats.shape == (1, 88)
 
 

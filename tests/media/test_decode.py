@@ -13,10 +13,10 @@ from vega_anchors.media import (
     MediaDataset,
     MediaError,
     MediaItem,
-    _synth,
     decode_group,
     frame_targets,
     group_by_file,
+    synth,
 )
 
 from .conftest import face_clip
@@ -31,7 +31,7 @@ def tone_wav(tmp_path_factory) -> Path:
     """3 s: silence, a 1 kHz tone from 1.0 s to 2.0 s, silence."""
     silence = np.zeros(SAMPLE_RATE, np.float32)
     path = tmp_path_factory.mktemp("wav") / "tone.wav"
-    return _synth.write_wav(path, np.concatenate([silence, _synth.tone(1000, 1.0), silence]))
+    return synth.write_wav(path, np.concatenate([silence, synth.tone(1000, 1.0), silence]))
 
 
 def test_a_tone_at_a_known_time_lands_in_its_utterance(tone_wav: Path) -> None:
@@ -50,11 +50,11 @@ def test_a_tone_at_a_known_time_lands_in_its_utterance(tone_wav: Path) -> None:
 
 def test_mp4_audio_is_16k_mono_float32_and_frames_uniform(tmp_path: Path) -> None:
     stereo_rate = 44100
-    path = _synth.write_clip(
+    path = synth.write_clip(
         tmp_path / "c.mp4",
         frames=np.stack([np.full((32, 32, 3), 20 * i, np.uint8) for i in range(10)]),
         fps=5,
-        audio=_synth.tone(440, 2.0, sample_rate=stereo_rate),
+        audio=synth.tone(440, 2.0, sample_rate=stereo_rate),
         sample_rate=stereo_rate,
     )
     (clip,) = decode_group([MediaItem("d", "u", path)], num_frames=4)
@@ -69,7 +69,7 @@ def test_mp4_audio_is_16k_mono_float32_and_frames_uniform(tmp_path: Path) -> Non
 def test_variable_frame_rate_uses_timestamps(tmp_path: Path) -> None:
     times = [0.0, 0.1, 0.15, 0.2, 0.6, 0.7, 1.3, 1.4, 1.45, 1.9]
     frames = np.stack([np.full((32, 32, 3), 20 * i, np.uint8) for i in range(10)])
-    path = _synth.write_clip(tmp_path / "vfr.mp4", frames=frames, frame_times=times)
+    path = synth.write_clip(tmp_path / "vfr.mp4", frames=frames, frame_times=times)
     (clip,) = decode_group([MediaItem("d", "u", path, start=0.0, end=2.0)], audio=False, num_frames=8)
     # targets 0.125, 0.375, ... 1.875 → the last frame shown at or before each (not every k-th frame)
     np.testing.assert_allclose(clip.frame_times, [0.1, 0.2, 0.6, 0.7, 0.7, 1.3, 1.45, 1.45])
@@ -79,7 +79,7 @@ def test_variable_frame_rate_uses_timestamps(tmp_path: Path) -> None:
 def test_one_file_many_segments_and_regions(tmp_path: Path) -> None:
     left_right = np.zeros((10, 32, 64, 3), np.uint8)
     left_right[:, :, 32:] = 200
-    path = _synth.write_clip(tmp_path / "two.mp4", frames=left_right, fps=10, audio=_synth.tone(300, 1.0))
+    path = synth.write_clip(tmp_path / "two.mp4", frames=left_right, fps=10, audio=synth.tone(300, 1.0))
     items = [
         MediaItem("d", "0", path, start=0.0, end=0.5, region="left"),
         MediaItem("d", "1", path, start=0.5, end=1.0, region="right"),
@@ -118,10 +118,10 @@ def test_bad_input_is_a_clear_error_naming_the_file(tmp_path: Path, case: str, m
     elif case == "truncated":
         path.write_bytes(good.read_bytes()[:600])
     elif case == "no_audio":
-        _synth.write_clip(path, frames=_synth.still_frames(_synth.gradient_image(32), 5))
+        synth.write_clip(path, frames=synth.still_frames(synth.gradient_image(32), 5))
         kwargs = {"video": False}
     elif case == "no_video":
-        _synth.write_clip(path, audio=_synth.tone(200, 0.5))
+        synth.write_clip(path, audio=synth.tone(200, 0.5))
         kwargs = {"audio": False}
     elif case == "zero_length":
         path, start, end = good, 0.5, 0.5
@@ -133,7 +133,7 @@ def test_bad_input_is_a_clear_error_naming_the_file(tmp_path: Path, case: str, m
 
 
 def test_dataset_returns_errors_and_workers_agree(tmp_path: Path) -> None:
-    paths = [face_clip(tmp_path / f"{i}.mp4", _synth.tone(200 + 50 * i, 1.0)) for i in range(3)]
+    paths = [face_clip(tmp_path / f"{i}.mp4", synth.tone(200 + 50 * i, 1.0)) for i in range(3)]
     items = [MediaItem("0", str(i), p) for i, p in enumerate(paths)] + [MediaItem("0", "9", tmp_path / "gone.mp4")]
     dataset = MediaDataset(group_by_file(items), num_frames=2)
     serial = [x for group in DataLoader(dataset, batch_size=None, collate_fn=lambda b: b) for x in group]

@@ -10,12 +10,12 @@ import pytest
 from vega_anchors.data import load_dialogue_table
 from vega_anchors.media import (
     MELD_SPLIT_FOLDERS,
-    _synth,
     discover_media,
     iemocap_media,
     manifest_media,
     match_media,
     meld_media,
+    synth,
 )
 
 from .conftest import write_table
@@ -62,9 +62,9 @@ def make_iemocap(root: Path) -> Path:
         f"{dialog}_F001 [003.0000-003.9000]: Third.",
     ]
     (base / "transcriptions" / f"{dialog}.txt").write_text("\n".join(lines) + "\n")
-    _synth.write_wav(base / "wav" / f"{dialog}.wav", _synth.tone(300, 4.0))
-    frames = _synth.still_frames(_synth.face_image(64), 20)
-    _synth.write_clip(base / "avi" / "DivX" / f"{dialog}.avi", frames=frames, fps=5, video_codec="mpeg4", audio=None)
+    synth.write_wav(base / "wav" / f"{dialog}.wav", synth.tone(300, 4.0))
+    frames = synth.still_frames(synth.face_image(64), 20)
+    synth.write_clip(base / "avi" / "DivX" / f"{dialog}.avi", frames=frames, fps=5, video_codec="mpeg4", audio=None)
     return root
 
 

@@ -13,10 +13,10 @@ from vega_anchors.media import (
     FaceBox,
     HaarFaceDetector,
     MediaItem,
-    _synth,
     crop_face,
     decode_group,
     load_visual_extractor,
+    synth,
 )
 
 from .conftest import SIZE, face_clip, gradient_clip
@@ -39,12 +39,12 @@ class RecordingEncoder:
 
 def test_haar_finds_the_astronaut_and_not_the_gradient() -> None:
     detector = HaarFaceDetector()
-    faces = detector(_synth.face_image(SIZE))
+    faces = detector(synth.face_image(SIZE))
     assert len(faces) == 1
     x, y, w, h = faces[0]
     # the astronaut's face sits in the upper middle of the photograph
     assert 0.25 < (x + w / 2) / SIZE < 0.65 and 0.1 < (y + h / 2) / SIZE < 0.4 and 0.12 < w / SIZE < 0.35
-    assert detector(_synth.gradient_image(SIZE)) == []
+    assert detector(synth.gradient_image(SIZE)) == []
 
 
 def test_crop_face_grows_by_margin_and_clips() -> None:
@@ -91,7 +91,7 @@ def test_no_face_falls_back_to_frames_or_masks(tmp_path: Path) -> None:
 def test_clip_face_spec_uses_the_anchor_encoder(tiny_clip_model_name: str) -> None:
     extractor = load_visual_extractor(f"clip-face:{tiny_clip_model_name}", device="cpu")
     assert extractor.dim == 16 and tiny_clip_model_name in extractor.identity
-    feats, valid = extractor.encode([extractor.crops(c) for c in _clips_of(_synth.face_image(SIZE))])
+    feats, valid = extractor.encode([extractor.crops(c) for c in _clips_of(synth.face_image(SIZE))])
     assert feats.shape == (1, 16) and valid.all()
     with pytest.raises(ValueError, match="clip-face:<open_clip model>"):
         load_visual_extractor("faces:ViT-B-32")
@@ -100,4 +100,4 @@ def test_clip_face_spec_uses_the_anchor_encoder(tiny_clip_model_name: str) -> No
 def _clips_of(image: np.ndarray):
     from vega_anchors.media import Clip
 
-    return [Clip(MediaItem("0", "0", Path("x.mp4")), frames=_synth.still_frames(image, 2), frame_times=np.zeros(2))]
+    return [Clip(MediaItem("0", "0", Path("x.mp4")), frames=synth.still_frames(image, 2), frame_times=np.zeros(2))]

@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m vega_anchors.bench {train-step,overhead,epoch,anchors,media,compare,finetune,all}``.
+"""Benchmarks: ``python -m vega_anchors.bench {train-step,overhead,epoch,anchors,media,compare,finetune,annotate,all}``.
 
 Every workload function returns a list of JSON-ready records (dicts); only the CLI prints them, one
 JSON line per record. Modes of one workload are timed *interleaved* (round-robin, one call of each

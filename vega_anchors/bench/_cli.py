@@ -18,7 +18,7 @@ from .workloads import IEMOCAP_LENGTHS, ModelShape, bench_anchors, bench_epoch, 
 __all__ = ["main"]
 
 _DESCRIPTION = (
-    "Benchmarks: python -m vega_anchors.bench {train-step,overhead,epoch,anchors,media,compare,finetune,all}."
+    "Benchmarks: python -m vega_anchors.bench {train-step,overhead,epoch,anchors,media,compare,finetune,annotate,all}."
 )
 
 
@@ -105,6 +105,14 @@ def _parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(repeats=3)
 
+    p = sub.add_parser("annotate", help="vega-anchors annotate on a generated 60 s conversation (a subprocess)")
+    p.add_argument("--clip", default="tiny", help="tiny (the test CLIP) or an open_clip architecture, e.g. ViT-B-32")
+    p.add_argument("--turns", type=int, default=12, help="cues (5 s each; default 12 = a 60 s clip)")
+    p.add_argument("--size", default="1280x720", help="video frame size WxH (default 1280x720)")
+    p.add_argument("--audio", default="opensmile:IS10")
+    p.add_argument("--encoder", default=None, help="text model directory (default: the offline all-MiniLM-L6-v2)")
+    _common(p)
+
     p = sub.add_parser("all", help="every workload, side by side")
     p.add_argument("--lengths", type=_ints, default=list(IEMOCAP_LENGTHS))
     p.add_argument("--max-batches", type=int, default=None, help="epoch: time only the first N batches")
@@ -165,6 +173,12 @@ def _run(args: argparse.Namespace) -> Iterator[Record]:
             args.encoder, train=args.train, num_utterances=args.utterances, batch_size=args.batch_size,
             context=args.context, max_length=args.max_length, **timing,
         )  # fmt: skip
+    elif cmd == "annotate":
+        from ..annotate.benchmark import bench_annotate  # needs vega-anchors[media,smile,text]
+
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        yield from bench_annotate(turns=args.turns, width=width, height=height, clip=args.clip, audio=args.audio,
+                                  threads=args.threads, encoder=args.encoder)  # fmt: skip
     elif cmd == "all":
         yield gemm_peak("fp32", device=device, repeats=args.repeats)
         yield gemm_peak("bf16", device=device, repeats=args.repeats)

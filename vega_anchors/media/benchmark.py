@@ -31,23 +31,23 @@ _PHRASES = (
 def _make_clips(folder: Path, count: int, seconds: float, width: int, height: int, fps: int) -> list[Path]:
     import cv2
 
-    from . import _synth
+    from . import synth
 
     side = min(height, width) // 2 * 2
-    face = cv2.resize(_synth.face_image(512), (side, side))
+    face = cv2.resize(synth.face_image(512), (side, side))
     frame = np.full((height, width, 3), 90, np.uint8)
     left = (width - side) // 2
     frame[(height - side) // 2 : (height - side) // 2 + side, left : left + side] = face
-    frames = _synth.still_frames(frame, int(seconds * fps))
+    frames = synth.still_frames(frame, int(seconds * fps))
     paths = []
     for i in range(count):
-        if _synth.espeak_available():
-            speech = _synth.speech(_PHRASES[i % len(_PHRASES)])
+        if synth.espeak_available():
+            speech = synth.speech(_PHRASES[i % len(_PHRASES)])
             audio = np.zeros(int(seconds * 16000), np.float32)
             audio[: min(speech.size, audio.size)] = speech[: audio.size]
         else:
-            audio = _synth.tone(150 + 20 * i, seconds)
-        paths.append(_synth.write_clip(folder / f"dia{i}_utt0.mp4", frames=frames, fps=fps, audio=audio))
+            audio = synth.tone(150 + 20 * i, seconds)
+        paths.append(synth.write_clip(folder / f"dia{i}_utt0.mp4", frames=frames, fps=fps, audio=audio))
     return paths
 
 

@@ -256,7 +256,8 @@ def load_visual_extractor(
 ) -> ClipFaceExtractor:
     """``"clip-face:<open_clip model>[:<pretrained>]"`` → a :class:`ClipFaceExtractor` on an
     :class:`~vega_anchors.OpenCLIPImageEncoder` (e.g. ``clip-face:ViT-B-32-quickgelu:openai``, the
-    paper's anchors' encoder). Without ``:<pretrained>`` the weights are random (tests only; logged)."""
+    paper's anchors' encoder), or ``"clip-face:local-dir:<folder>"`` / ``"clip-face:hf-hub:<repo>"`` (open_clip
+    names that carry their weights). Without ``:<pretrained>`` the weights are random (tests only; logged)."""
     from ..encoders.image import OpenCLIPImageEncoder
 
     kind, _, rest = spec.partition(":")
@@ -265,8 +266,9 @@ def load_visual_extractor(
             f"visual extractor {spec!r} not understood; use clip-face:<open_clip model>[:<pretrained>], "
             "e.g. clip-face:ViT-B-32-quickgelu:openai"
         )
-    model_name, _, pretrained = rest.partition(":")
-    if not pretrained:
+    schema = rest.startswith(("local-dir:", "hf-hub:"))  # names that carry their weights (and a ':' of their own)
+    model_name, _, pretrained = (rest, "", "") if schema else rest.partition(":")
+    if not pretrained and not schema:
         logger.warning("clip-face:%s has no pretrained weights tag: random weights (tests only)", model_name)
     encoder = OpenCLIPImageEncoder(model_name, pretrained or None, device=device, batch_size=batch_size, progress=False)
     return ClipFaceExtractor(encoder, detector=detector, margin=margin, pooling=pooling, no_face=no_face)
