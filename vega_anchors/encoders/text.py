@@ -194,7 +194,8 @@ class HFTextEncoder:
         target = torch.zeros_like(batch["attention_mask"])
         for i in range(len(texts)):
             ids = batch.sequence_ids(i)
-            last = max(j for j, s in enumerate(ids) if s == 0)  # the target's tokens, its [CLS] and first [SEP]
+            # the target's tokens, its [CLS] and first [SEP] (only those two when the target tokenizes to nothing)
+            last = max((j for j, s in enumerate(ids) if s == 0), default=0)
             target[i, : min(last + 2, len(ids))] = 1
         batch = batch.to(self.device)
         with torch.inference_mode():
