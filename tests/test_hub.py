@@ -136,3 +136,13 @@ def test_bank_round_trip_and_train_anchors_from_a_folder(trained, tmp_path: Path
     assert torch.equal(AnchorBank.load(out / "anchors.safetensors").exemplars, bank.exemplars)
     with pytest.raises(ConfigError, match=r"holds no anchors\.safetensors"):
         resolve_pretrained(tmp_path, "anchors")
+
+
+def test_annotate_takes_a_hub_id_or_says_how_to_pass_a_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    from vega_anchors.annotate import EmotionPipeline
+
+    with pytest.raises(ConfigError, match="cannot fetch the trained run 'nobody/no-such-run'"):
+        EmotionPipeline.from_pretrained("nobody/no-such-run")
+    argv = ["annotate", "talk.mp4", "--transcript", "talk.srt", "--model", "nobody/no-such-run", "--out", "out"]
+    assert main(argv) == 2
+    assert "give RUN_DIR (or annotate --model) a local folder instead of the Hub id" in capsys.readouterr().err
