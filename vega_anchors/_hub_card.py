@@ -12,7 +12,8 @@ __all__ = ["LICENCE_REMINDER", "bank_card", "run_card"]
 
 LICENCE_REMINDER = (
     "Weights trained on a dataset carry that dataset's terms. **MELD** is released under GPL-3.0 "
-    "(its weights and features count as derived work: share them under GPL-3.0 too). **IEMOCAP** is "
+    "(weights and features trained on it may count as derived work: sharing them under GPL-3.0 is the safe "
+    "choice). **IEMOCAP** is "
     "licensed by USC SAIL for academic research only, and its release agreement forbids redistributing "
     "the data. Check the licence of your own data before you push, and say it here."
 )
@@ -114,7 +115,7 @@ def run_card(
         "## Use",
         "",
         "```bash",
-        'pip install "vega-anchors[hub,media]"',
+        'pip install "vega-anchors[hub,media,smile,text]"',
         f"vega-anchors annotate VIDEO.mp4 --transcript VIDEO.srt --model {repo_id} --out annotated/",
         f"vega-anchors predict {repo_id} --features STORE.safetensors --out predictions.csv",
         "```",
