@@ -41,6 +41,7 @@ API_MODULES = (
     "vega_anchors.media",
     "vega_anchors.features",
     "vega_anchors.runs",
+    "vega_anchors.hub",
     "vega_anchors.recipes",
     "vega_anchors.baselines",
     "vega_anchors.finetune",

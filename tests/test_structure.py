@@ -14,7 +14,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "vega_anchors"
 # package's own __init__). A module imports only from its own unit or from units of LOWER layers:
 # never upwards, never sideways within a layer. Function-level imports count.
 LAYERS: list[tuple[str, ...]] = [
-    ("_io", "_bootstrap", "errors", "labels", "distributed", "images"),  # utilities: no vega_anchors imports of note
+    # utilities: no vega_anchors imports of note
+    ("_io", "_bootstrap", "errors", "labels", "distributed", "images", "_hub_card"),
     ("encoders", "_rundir"),  # text / audio / image encoders and their identities; the run directory files
     ("anchors", "data"),  # anchor banks; dialogues, tables, text features, feature stores
     ("sampling", "heads", "metrics"),
@@ -23,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("training", "media", "official", "toy", "plots", "finetune"),  # finetune: finetune-text
     ("recipes", "run_report", "features"),  # features: build_features (tables and clips → a store)
     ("runs",),
+    ("hub",),  # runs and anchor banks on the Hugging Face Hub (resolve_pretrained: Hub id or folder)
     ("baselines", "compare", "annotate"),  # annotate: a video + transcript → a run's predictions and a page
     ("ablations",),
     ("cli", "bench"),

@@ -10,6 +10,7 @@ them, ``evaluate``, ``predict`` and ``report`` read them)::
       seed-<s>/best.pt, last.pt   fit's checkpoints
       feature_recipe.json         how the training store was built (FeatureRecipe; train runs)
       COMPLETE                    written last by train: a folder without it did not finish
+      seed-<s>/model.safetensors  the selected weights alone, in a shared run (vega_anchors.hub)
 
 JSON is written atomically (arrays via ``tolist()``); a file that is not valid JSON is an error naming it.
 """
@@ -93,6 +94,10 @@ class RunFiles:
 
     def best(self, seed: int) -> Path:
         return self.seed_dir(seed) / "best.pt"
+
+    def weights(self, seed: int) -> Path:
+        """``seed-<s>/model.safetensors``: the seed's selected weights in a shared run (no ``best.pt``)."""
+        return self.seed_dir(seed) / "model.safetensors"
 
     def write_config(self, config: Mapping[str, Any]) -> Path:
         return write_json(self.config, dict(config))

@@ -8,6 +8,7 @@ calls it runs unchanged on a laptop and under ``torchrun``.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import logging
 import os
@@ -27,6 +28,7 @@ __all__ = [
     "low_precision_dtype",
     "rank_and_world",
     "shard_encode",
+    "sync_errors",
     "world_size",
 ]
 
@@ -68,6 +70,37 @@ def init_distributed() -> tuple[int, int]:
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     return rank_and_world()
+
+
+_SYNC_GROUPS: dict[int, Any] = {}
+
+
+def sync_errors(error: BaseException | None = None, *, what: str = "the work", hours: float = 48.0) -> None:
+    """A barrier that carries errors: every rank calls it (``error``: what this rank raised, or None),
+    waits for all the others, and raises on every rank if any rank failed — so no rank waits forever
+    on one that stopped. The identity outside ``torch.distributed``.
+
+    It runs on a CPU (gloo) group with a long timeout (``hours``): ranks of an uneven share may
+    arrive hours apart, longer than NCCL's default timeout.
+
+    Raises:
+        The rank's own ``error``; on the other ranks RuntimeError naming each failed rank and its error.
+    """
+    if not is_distributed():
+        if error is not None:
+            raise error
+        return
+    key = id(torch.distributed.group.WORLD)
+    if key not in _SYNC_GROUPS:
+        _SYNC_GROUPS[key] = torch.distributed.new_group(backend="gloo", timeout=datetime.timedelta(hours=hours))
+    gathered: list[Any] = [None] * world_size()
+    message = None if error is None else f"{type(error).__name__}: {error}"
+    torch.distributed.all_gather_object(gathered, message, group=_SYNC_GROUPS[key])
+    failed = [f"rank {r}: {m}" for r, m in enumerate(gathered) if m is not None]
+    if error is not None:
+        raise error
+    if failed:
+        raise RuntimeError(f"{what} failed on " + "; ".join(failed))
 
 
 def default_device(device: str | torch.device | None = None) -> torch.device:

@@ -8,9 +8,10 @@ atomically to ``out`` when given. :func:`~vega_anchors.runs.train_run` trains on
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +19,9 @@ from typing import Any, Literal
 from .data.assembly import build_feature_set
 from .data.speakers import SpeakerMap
 from .data.tables import DialogueTable, TableColumns, load_dialogue_tables
+from .data.text import embed_tables
 from .data.types import FeatureSet
+from .distributed import default_device, rank_and_world, sync_errors, world_size
 from .errors import ConfigError
 
 __all__ = ["MediaOptions", "build_features"]
@@ -112,6 +115,10 @@ def build_features(
         device, batch_size, progress: for the encoders.
         out: when given, the store is written there atomically (``.safetensors``).
 
+    Under ``torch.distributed`` (``torchrun``) every rank calls this alike and encodes its share of the
+    batches into the caches (readable by all ranks; whole entries, so after a rank dies the same call
+    finishes the job); rank 0 writes ``out``, bit-identical to a one-process build.
+
     Returns:
         The feature set; ``extras["encoder"]`` records the text encoder (:func:`~vega_anchors.encoders.encoder_info`),
         ``extras["media"]`` the media extraction and ``extras["tables"]`` what reading each table found
@@ -122,72 +129,118 @@ def build_features(
         tables, columns=columns, label_names=labels, encoding=encoding, delimiter=delimiter,
         speaker_multi=speaker_multi, label_map=label_map,
     )  # fmt: skip
+    rank, world, device = _start(encoder, media, device)
+    speakers = SpeakerMap.fit(read["train"], top_n=top_speakers, mode=speaker_mode)
+    text_encoder = _load_text_encoder(encoder, layers, device) if encoder is not None else None  # None: finetuned
+    extract = _media_extractor(read, media, cache_dir=_media_cache(cache_dir, out), device=device) if media else None
+    text_args = {"batch_size": batch_size, "cache_dir": _text_cache(cache_dir, out, world), "progress": progress,
+                 "context": context or 0}  # fmt: skip
+    if world > 1:  # every rank extracts its share into the caches; then each reads them all
+        _extract_share(read, text_encoder, text_args, extract, shard=(rank, world), progress=progress)
+    modalities: dict[str, Splits] = {}
+    extras: dict[str, Any] = {}
+    truncated: dict[str, tuple[int, int | None]] = {}
+    if encoder is not None:
+        modalities["text"], extras["encoder"], truncated = _text_features(
+            read, encoder, text_encoder, text_args, layers=layers, context=context, device=device
+        )
+    if extract is not None:
+        result = extract(progress=progress and world == 1)
+        modalities.update(result.features)
+        extras["media"] = result.extras()
+    features = build_feature_set(read, modalities, speakers)
+    features.extras.update(extras)
+    _record_truncated(features, truncated)
+    _write(features, out, rank)
+    return features
+
+
+def _write(features: FeatureSet, out: str | os.PathLike[str] | None, rank: int) -> None:
+    """Rank 0 writes the store (atomically); under ``torch.distributed`` no rank leaves before it is written."""
+    if out is not None and rank == 0:
+        from .data.store import save_features
+
+        save_features(features, out)
+        logger.info("wrote %s", out)
+    sync_errors(what="writing the store")
+
+
+def _start(encoder: Any, media: MediaOptions | None, device: str | None) -> tuple[int, int, str | None]:
+    """``(rank, world, device)``: refuse a build with no modality; several processes wait for each other
+    here (and get this rank's GPU when no device is given)."""
     if encoder is None and media is None:
         raise ConfigError("no text encoder and no media options: there is no modality to build",
                           python_fix="pass encoder=NAME_OR_PATH and/or media=MediaOptions(...)",
                           cli_fix="--encoder none without --audio/--visual builds nothing; give --encoder "
                           "NAME_OR_PATH, or --audio/--visual")  # fmt: skip
-    speakers = SpeakerMap.fit(read["train"], top_n=top_speakers, mode=speaker_mode)
-    modalities: dict[str, Splits] = {}
-    extras: dict[str, Any] = {}
-    truncated: dict[str, tuple[int, int | None]] = {}
-    if encoder is not None:
-        text_cache = cache_dir if cache_dir is not None else _default_cache(out, "text-cache")
-        modalities["text"], extras["encoder"], truncated = _text_modality(
-            read, encoder, layers=layers, context=context, cache_dir=text_cache, device=device,
-            batch_size=batch_size, progress=progress,
-        )  # fmt: skip
-    if media is not None:
-        media_cache = _media_cache(cache_dir, out)
-        found, extras["media"] = _media_modalities(read, media, cache_dir=media_cache, device=device, progress=progress)
-        modalities.update(found)
-    features = build_feature_set(read, modalities, speakers)
-    features.extras.update(extras)
-    _record_truncated(features, truncated)
-    if out is not None:
-        from .data.store import save_features
-
-        save_features(features, out)
-        logger.info("wrote %s", out)
-    return features
+    rank, world = rank_and_world()
+    if world > 1:
+        device = device if device is not None else str(default_device())  # LOCAL_RANK's GPU, or the CPU
+        sync_errors(what="starting the build")  # all ranks here: the long-timeout CPU group is made now
+    return rank, world, device
 
 
-def _text_modality(
+def _extract_share(
+    tables: Mapping[str, DialogueTable],
+    text_encoder: Any,
+    text_args: Mapping[str, Any],
+    extract: Callable[..., Any] | None,
+    *,
+    shard: tuple[int, int],
+    progress: bool,
+) -> None:
+    """This rank's share of the text batches and media utterances, into the caches; then wait for every
+    rank (an error on any rank is raised on all of them)."""
+    error = None
+    try:
+        if text_encoder is not None:
+            embed_tables(tables, text_encoder, **text_args, shard=shard)
+        if extract is not None:
+            extract(progress=progress, shard=shard)
+    except Exception as err:  # reported on every rank, so none waits forever
+        error = err
+    sync_errors(error, what="feature extraction")
+
+
+def _load_text_encoder(name: str | os.PathLike[str], layers: Sequence[int] | None, device: str | None) -> Any:
+    """The text encoder ``name`` names; ``None`` for a ``finetune-text`` directory (:func:`_finetuned_text`
+    embeds with its own fold encoders)."""
+    from .encoders.text import load_text_encoder
+    from .finetune import is_finetuned
+
+    if is_finetuned(name):
+        return None
+    options = {"layers": layers} if layers else {}
+    return load_text_encoder(name, device=device, **options)
+
+
+def _text_features(
     tables: Mapping[str, DialogueTable],
     name: str | os.PathLike[str],
+    text_encoder: Any,
+    text_args: Mapping[str, Any],
     *,
     layers: Sequence[int] | None,
     context: int | None,
-    cache_dir: str | os.PathLike[str] | None,
     device: str | None,
-    batch_size: int,
-    progress: bool,
 ) -> tuple[Splits, dict[str, Any], dict[str, tuple[int, int | None]]]:
     """``({split: {dialogue: [T, D]}}, encoder record, {split: (truncated, token limit)})`` of the text of
-    every utterance."""
-    from .finetune import is_finetuned
+    every utterance (read from the caches a shared build filled)."""
+    if text_encoder is None:  # a finetune-text directory: not shared between processes, each rank embeds all
+        return _finetuned_text(tables, name, layers=layers, context=context, batch_size=text_args["batch_size"],
+                               device=device, progress=text_args["progress"])  # fmt: skip
+    from .encoders.text import encoder_info
 
-    if is_finetuned(name):  # a finetune-text directory: its own context layout and fold encoders
-        return _finetuned_text(tables, name, layers=layers, context=context, batch_size=batch_size, device=device,
-                               progress=progress)  # fmt: skip
-    from .data.text import embed_tables
-    from .encoders.text import encoder_info, load_text_encoder
-
-    context = context or 0
-    options = {"layers": layers} if layers else {}
-    encoder = load_text_encoder(name, device=device, **options)
-    text = embed_tables(
-        tables, encoder, batch_size=batch_size, cache_dir=cache_dir, progress=progress, context=context
-    )
-    truncated = {split: _truncated(encoder, table.texts()) for split, table in tables.items()}
-    return text, encoder_info(encoder, context=context), truncated
+    text = embed_tables(tables, text_encoder, **text_args)
+    truncated = {split: _truncated(text_encoder, table.texts()) for split, table in tables.items()}
+    return text, encoder_info(text_encoder, context=text_args["context"]), truncated
 
 
 def _finetuned_text(
     tables: Mapping[str, DialogueTable], name: str | os.PathLike[str], *, layers: Sequence[int] | None,
     context: int | None, batch_size: int, device: str | None, progress: bool,
 ) -> tuple[Splits, dict[str, Any], dict[str, tuple[int, int | None]]]:
-    """:func:`_text_modality` for a ``finetune-text`` directory (:func:`~vega_anchors.finetune.embed_finetuned`:
+    """:func:`_text_features` for a ``finetune-text`` directory (:func:`~vega_anchors.finetune.embed_finetuned`:
     its own input layout and recorded context, fold encoders for the training split)."""
     from types import SimpleNamespace
 
@@ -198,6 +251,8 @@ def _finetuned_text(
     )
     probe = SimpleNamespace(tokenizer=load_tokenizer(name), max_length=int((read_provenance(name) or {})["max_length"]))
     return text, info, {split: _truncated(probe, table.texts()) for split, table in tables.items()}
+
+
 
 
 def _record_truncated(features: FeatureSet, truncated: Mapping[str, tuple[int, int | None]]) -> None:
@@ -227,26 +282,44 @@ def _default_cache(out: str | os.PathLike[str] | None, suffix: str) -> str | Non
     return f"{Path(out).with_suffix('')}.{suffix}" if out is not None else None
 
 
+def _text_cache(
+    cache_dir: str | os.PathLike[str] | None, out: str | os.PathLike[str] | None, world: int
+) -> str | os.PathLike[str] | None:
+    """The text embedding cache: ``cache_dir``, else ``<out>.text-cache``; a build shared by processes
+    without either is refused (they exchange embeddings through it)."""
+    text_cache = cache_dir if cache_dir is not None else _default_cache(out, "text-cache")
+    if text_cache is None and world > 1:
+        raise ConfigError(
+            f"a build shared by {world} processes exchanges features through a cache folder, and there is none",
+            python_fix="pass cache_dir= a folder every process can read (a shared file system across machines)",
+            cli_fix="give --cache-dir DIR (on a shared file system across machines)",
+        )
+    return text_cache
+
+
 def _media_cache(cache_dir: str | os.PathLike[str] | None, out: str | os.PathLike[str] | None) -> str | None:
     if cache_dir is not None:
         return str(Path(cache_dir) / "media")
     return f"{Path(out).with_suffix('')}.media-cache" if out is not None else None
 
 
-def _media_modalities(
+def _media_extractor(
     tables: Mapping[str, DialogueTable],
     media: MediaOptions,
     *,
     cache_dir: str | None,
     device: str | None,
-    progress: bool,
-) -> tuple[dict[str, Splits], dict[str, Any]]:
-    """``({modality: {split: {dialogue: [T, D]}}}, media extras)`` from the clips ``media`` describes."""
+) -> Callable[..., Any]:
+    """The loaded extractors of ``media``, as ``extract(progress=..., shard=None)`` →
+    :func:`~vega_anchors.media.extract_media_features` over the clips ``media`` describes."""
     from .encoders.audio import load_audio_extractor
     from .media.extract import extract_media_features
     from .media.sources import discover_media
     from .media.visual import load_visual_extractor
 
+    if cache_dir is None and world_size() > 1:
+        raise ConfigError("a shared build needs a media cache folder", python_fix="pass cache_dir= or out=",
+                          cli_fix="give --cache-dir DIR")  # fmt: skip
     items = discover_media(media.layout, media.directory, tuple(tables))
     audio = load_audio_extractor(media.audio, device=device, layers=media.audio_layers) if media.audio else None
     visual = None
@@ -254,8 +327,7 @@ def _media_modalities(
         visual = load_visual_extractor(
             media.visual, device=device, pooling=media.visual_pooling, no_face=media.no_face, margin=media.face_margin
         )
-    result = extract_media_features(
-        tables, items, audio=audio, visual=visual, cache_dir=cache_dir, num_frames=media.num_frames,
-        num_workers=media.num_workers, missing=media.missing, progress=progress,
+    return functools.partial(
+        extract_media_features, tables, items, audio=audio, visual=visual, cache_dir=cache_dir,
+        num_frames=media.num_frames, num_workers=media.num_workers, missing=media.missing,
     )  # fmt: skip
-    return result.features, result.extras()

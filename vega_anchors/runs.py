@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import os
 import time
@@ -61,6 +62,7 @@ __all__ = [
     "Run",
     "check_encoder_match",
     "evaluate_run",
+    "flat_state_dict",
     "load_run",
     "metrics_summary",
     "predict_run",
@@ -204,8 +206,9 @@ def _resolve_bank(
         bank, label = anchors, "bank"
     elif isinstance(anchors, str) and anchors == "text":
         bank, label = _text_bank(features, prompts=prompts, encoder=encoder, cache_dir=cache_dir), "text"
-    else:
-        bank, label = AnchorBank.load(anchors), str(anchors)
+    else:  # a bank file, or a folder holding one (PretrainedBank.save_pretrained, a run directory)
+        file = Path(anchors) / "anchors.safetensors" if Path(anchors).is_dir() else anchors
+        bank, label = AnchorBank.load(file), str(anchors)
     if [str(c) for c in bank.class_names] != [str(c) for c in features.label_names]:
         raise ConfigError(
             f"the anchor bank's classes {bank.class_names} differ from the features' {list(features.label_names)}",
@@ -238,8 +241,10 @@ def train_run(
         features: a feature store path (``save_features`` / ``build-features``) or a :class:`FeatureSet`.
         out: the run directory (created; files in it are replaced atomically).
         anchors: ``"none"`` (backbone only), ``"text"`` (:meth:`AnchorBank.from_texts` with the
-            features' text encoder and ``prompts``, default sentences when None), a bank file, or an
-            :class:`AnchorBank`. Its classes must be the features' classes, in order.
+            features' text encoder and ``prompts``, default sentences when None), a bank file, a folder
+            holding ``anchors.safetensors`` (:class:`~vega_anchors.hub.PretrainedBank`; a Hub id goes
+            through :func:`~vega_anchors.hub.resolve_pretrained` first), or an :class:`AnchorBank`. Its
+            classes must be the features' classes, in order.
         seeds: one run per seed; metrics are averaged.
         model: :class:`~vega_anchors.VEGAConfig` overrides of the recipe (e.g. ``{"hidden_dim": 256}``).
         train: :class:`~vega_anchors.training.TrainConfig` overrides (e.g. ``{"epochs": 2}``).
@@ -435,7 +440,7 @@ def _write_train_metrics(
 
 def load_run(directory: str | os.PathLike[str], *, device: str = "cpu") -> Run:
     """Read a run directory written by :func:`train_run`: its config, metrics, bank and each seed's
-    best weights (``seed-<s>/best.pt``).
+    best weights (``seed-<s>/best.pt``, or ``seed-<s>/model.safetensors`` in a shared run).
 
     Raises:
         FileNotFoundError: not a run directory (no ``config.json``), or a seed without ``best.pt``.
@@ -452,11 +457,8 @@ def load_run(directory: str | os.PathLike[str], *, device: str = "cpu") -> Run:
     model_config = VEGAConfig(**config["model"])
     models: dict[int, DualBranchVEGA] = {}
     for seed in config["seeds"]:
-        checkpoint = files.best(int(seed))
-        if not checkpoint.is_file():
-            raise FileNotFoundError(f"{checkpoint} is missing: the run for seed {seed} did not finish")
         net = DualBranchVEGA(model_config, bank)
-        net.load_state_dict(load_checkpoint(checkpoint)["model"])
+        net.load_state_dict(_seed_state(files, int(seed)))
         models[int(seed)] = net.to(device).eval()
     return Run(files.root, config, models, bank, metrics, recipe)
 
@@ -472,6 +474,42 @@ def _check_complete(files: RunFiles, config: Mapping[str, Any]) -> None:
             python_fix=f"train it again: train_run({features!r}, {str(files.root)!r}, ...) (it starts over)",
             cli_fix=f"train it again: vega-anchors train --features {features} --out {files.root} (it starts over)",
         )
+
+
+def flat_state_dict(state: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """``(tensors, metadata)`` for :func:`safetensors.torch.save_file` from a ``state_dict()``: copies on
+    CPU, each module's extra state (a dict of tensors, e.g. a sampler's generator state) flattened to
+    ``<key>.<name>`` and listed in ``metadata["extra_state"]`` for :func:`load_run` to regroup."""
+    tensors: dict[str, torch.Tensor] = {}
+    extra: list[str] = []
+    for key, value in state.items():
+        if isinstance(value, Mapping):
+            extra.append(key)
+            tensors.update(
+                {f"{key}.{k}": torch.as_tensor(v).detach().cpu().contiguous().clone() for k, v in value.items()}
+            )
+        else:
+            tensors[key] = value.detach().cpu().contiguous().clone()
+    return tensors, {"format": "pt", "extra_state": json.dumps(extra)}
+
+
+def _seed_state(files: RunFiles, seed: int) -> dict[str, Any]:
+    """A seed's selected weights: ``seed-<s>/best.pt`` (a trained run), else ``seed-<s>/model.safetensors``
+    (a shared one, :class:`~vega_anchors.hub.PretrainedRun`)."""
+    checkpoint = files.best(seed)
+    if checkpoint.is_file():
+        return load_checkpoint(checkpoint)["model"]
+    if files.weights(seed).is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(files.weights(seed)), framework="pt", device="cpu") as fh:
+            flat = {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118 - safe_open has no __iter__
+            extra = json.loads((fh.metadata() or {}).get("extra_state", "[]"))
+        state: dict[str, Any] = {k: v for k, v in flat.items() if not any(k.startswith(f"{e}.") for e in extra)}
+        for key in extra:  # modules' get_extra_state() dicts of tensors, flattened by flat_state_dict
+            state[key] = {k[len(key) + 1 :]: v for k, v in flat.items() if k.startswith(f"{key}.")}
+        return state
+    raise FileNotFoundError(f"{checkpoint} is missing: the run for seed {seed} did not finish")
 
 
 def _check_run_features(run: Run, fs: FeatureSet, path: str, allow_feature_mismatch: bool = False) -> None:

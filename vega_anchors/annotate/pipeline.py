@@ -150,6 +150,30 @@ class EmotionPipeline:
         pipeline.load_seconds = time.perf_counter() - start  # the run's models too
         return pipeline
 
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike[str],
+        *,
+        device: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        revision: str | None = None,
+        token: str | bool | None = None,
+    ) -> EmotionPipeline:
+        """:meth:`from_run` for a run shared on the Hugging Face Hub: a Hub id (``owner/name``; extra
+        ``vega-anchors[hub]``) or a local folder (:func:`~vega_anchors.hub.resolve_pretrained`).
+        ``cache_dir`` is the feature cache, as in :meth:`from_run`.
+
+        Raises:
+            ConfigError: a Hub id that cannot be fetched (offline): the error says how to pass a folder.
+        """
+        folder = name_or_path
+        if not Path(name_or_path).is_dir():
+            from ..hub import resolve_pretrained
+
+            folder = resolve_pretrained(name_or_path, "run", revision=revision, token=token)
+        return cls.from_run(folder, device=device, cache_dir=cache_dir)
+
     @property
     def class_names(self) -> list[str]:
         return list(self.recipe.class_names)

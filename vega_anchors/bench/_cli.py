@@ -18,7 +18,8 @@ from .workloads import IEMOCAP_LENGTHS, ModelShape, bench_anchors, bench_epoch, 
 __all__ = ["main"]
 
 _DESCRIPTION = (
-    "Benchmarks: python -m vega_anchors.bench {train-step,overhead,epoch,anchors,media,compare,finetune,annotate,all}."
+    "Benchmarks: python -m vega_anchors.bench "
+    "{train-step,overhead,epoch,anchors,media,features,compare,finetune,annotate,all}."
 )
 
 
@@ -47,6 +48,19 @@ def _anchor_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-class", type=int, default=35, help="synthetic images per class")
     parser.add_argument("--image-size", type=int, default=320, help="synthetic image side")
     parser.add_argument("--max-images", type=int, default=None, help="time encoder(first N images) instead")
+
+
+def _features_parser(sub: Any) -> None:
+    """``features``: build_features shared by N processes vs one."""
+    p = sub.add_parser("features", help="build_features shared by N processes (gloo) vs one: wall time")
+    p.add_argument("--ranks", type=_ints, default=[1, 2], help="comma list of process counts, e.g. 1,2")
+    p.add_argument("--dialogues", type=int, default=4, help="generated dialogues per split")
+    p.add_argument("--utterances", type=int, default=3, help="clips per dialogue")
+    p.add_argument("--encoder", default=None, help="text encoder path (default: none, media only)")
+    p.add_argument("--audio", default="opensmile:IS09")
+    p.add_argument("--visual", default="clip-face:ViT-B-32-quickgelu", help="random weights; 'none': no visual")
+    p.add_argument("--num-frames", type=int, default=4)
+    _common(p)  # --threads: torch threads per process (default 1 here)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--clips", type=int, default=16)
     p.add_argument("--num-workers", type=_ints, default=[0, 1], help="comma list, e.g. 0,1")
     _common(p)
+
+    _features_parser(sub)
 
     p = sub.add_parser("compare", help="compare's statistics on a MELD-test-sized synthetic split (seconds)")
     p.add_argument("--resamples", type=int, default=1000)
@@ -162,6 +178,14 @@ def _run(args: argparse.Namespace) -> Iterator[Record]:
         from ..media.benchmark import bench_media  # needs vega-anchors[media]
 
         yield from bench_media(num_clips=args.clips, num_workers=args.num_workers, device=args.device)
+    elif cmd == "features":
+        from .parallel import bench_features
+
+        yield from bench_features(
+            ranks=args.ranks, dialogues=args.dialogues, utterances=args.utterances, encoder=args.encoder,
+            audio=args.audio, visual=None if args.visual == "none" else args.visual, num_frames=args.num_frames,
+            threads=args.threads or 1,
+        )  # fmt: skip
     elif cmd == "compare":
         from ._compare import bench_compare
 

@@ -18,6 +18,7 @@ __all__ = ["register"]
 def _annotate(args: argparse.Namespace) -> int:
     from ..annotate import EmotionPipeline, load_asr, probe_video, transcribe, write_annotation
     from ..errors import ConfigError
+    from .runs import pretrained
 
     if args.threads:
         import torch
@@ -32,7 +33,7 @@ def _annotate(args: argparse.Namespace) -> int:
     wall = time.perf_counter()
     out = Path(args.out)
     cache = Path(args.cache_dir) if args.cache_dir else out / ".cache"
-    pipeline = EmotionPipeline.from_run(args.model, device=args.device, cache_dir=cache)
+    pipeline = EmotionPipeline.from_run(pretrained(args.model, "run"), device=args.device, cache_dir=cache)
     transcript = args.transcript
     asr_seconds = 0.0
     if args.transcribe:
@@ -67,7 +68,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="hf:MODEL",
         help="no transcript: speech-to-text with a transformers ASR model (timestamps; one speaker)",
     )
-    p.add_argument("--model", required=True, metavar="RUN_DIR", help="a run directory from vega-anchors train")
+    p.add_argument(
+        "--model", required=True, metavar="RUN_DIR",
+        help="a run directory from vega-anchors train, or a Hub id owner/name (vega-anchors push)",
+    )  # fmt: skip
     p.add_argument("--out", required=True, metavar="DIR", help="writes DIR/predictions.csv and DIR/index.html")
     p.add_argument("--cache-dir", default=None, help="per-utterance feature cache (default DIR/.cache)")
     p.add_argument("--copy-video", action="store_true", help="copy the video into DIR (default: a relative link)")

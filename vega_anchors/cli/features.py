@@ -6,6 +6,8 @@
     ``--strict`` exits with status 1 when there are warnings.
 ``vega-anchors build-features --train T.csv [--dev D.csv] [--test E.csv] --out F.safetensors``
     Dialogue tables → sentence embeddings (cached) → a feature store (needs ``vega-anchors[text]``).
+    Under ``torchrun --nproc-per-node N`` (and across nodes) the processes share the work through the
+    caches (``--cache-dir`` on a shared file system across machines); rank 0 writes the store.
 """
 
 from __future__ import annotations
@@ -142,10 +144,12 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from ..distributed import init_distributed
     from ..features import build_features
 
     check_writable(args.out)
     media = media_options(args)
+    rank, world = init_distributed()  # under torchrun: each process builds its share, rank 0 writes --out
     features = build_features(
         {"train": args.train, "dev": args.dev, "test": args.test},
         encoder=None if args.encoder == "none" else args.encoder,
@@ -163,9 +167,13 @@ def _build(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         device=args.device,
         batch_size=args.batch_size,
-        progress=not args.quiet,
+        progress=not args.quiet and rank == 0,
         out=args.out,
     )
+    if rank != 0:
+        return 0
+    if world > 1:
+        print(f"built by {world} processes (torchrun)")
     print(features.summary())
     _print_table_report(features.extras)
     for split, cells in features.extras.get("speaker_cells", {}).items():

@@ -23,7 +23,7 @@ from typing import Any
 from ._budget import add_budget_flags, budget_overrides
 from ._checks import check_writable
 
-__all__ = ["register"]
+__all__ = ["pretrained", "register"]
 
 _MISMATCH_HELP = (
     "use a feature store built differently from the run's training store (RUN_DIR/feature_recipe.json: text "
@@ -36,6 +36,19 @@ def _threads(args: argparse.Namespace) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
+
+
+def pretrained(value: str, kind: str) -> str:
+    """A local path as given; a Hub id resolved to its downloaded folder
+    (:func:`vega_anchors.hub.resolve_pretrained`)."""
+    if Path(value).exists():
+        return value
+    try:
+        from ..hub import resolve_pretrained
+    except ImportError as err:
+        raise ValueError(f"{value} is not a local path, and reading Hub ids needs huggingface_hub: "
+                         "pip install 'vega-anchors[hub]'") from err  # fmt: skip
+    return str(resolve_pretrained(value, kind))  # type: ignore[arg-type]
 
 
 def _fmt(summary: dict[str, Any] | None, key: str = "weighted_f1") -> str:
@@ -62,11 +75,12 @@ def _train(args: argparse.Namespace) -> int:
         model["max_utterances"] = args.max_utterances
     if args.prompts and args.anchors != "text":
         raise ValueError("--prompts needs --anchors text")
+    anchors = args.anchors if args.anchors in ("none", "text") else pretrained(args.anchors, "anchors")
     cpu0, wall0 = time.process_time(), time.perf_counter()
     metrics = train_run(
         args.features,
         args.out,
-        anchors=args.anchors,
+        anchors=anchors,
         seeds=args.seeds,
         model=model,
         train=train,
@@ -107,11 +121,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .._io import atomic_write_text
     from ..runs import evaluate_run
 
-    out = Path(args.out) if args.out else Path(args.run_dir) / f"evaluate-{args.split}.json"
+    run_dir = pretrained(args.run_dir, "run")
+    local = run_dir == args.run_dir  # a Hub id's folder is the Hugging Face cache: write beside us instead
+    out = Path(args.out) if args.out else (Path(run_dir) if local else Path()) / f"evaluate-{args.split}.json"
     check_writable(out)
     _threads(args)
     result = evaluate_run(
-        args.run_dir, args.features, split=args.split, allow_feature_mismatch=args.allow_feature_mismatch
+        run_dir, args.features, split=args.split, allow_feature_mismatch=args.allow_feature_mismatch
     )
     atomic_write_text(out, json.dumps(result, indent=1) + "\n")
     summary = result[args.split]
@@ -131,8 +147,9 @@ def _predict(args: argparse.Namespace) -> int:
     check_writable(args.out)
     _threads(args)
     rows = predict_run(
-        args.run_dir, args.features, split=args.split, out=args.out, allow_feature_mismatch=args.allow_feature_mismatch
-    )
+        pretrained(args.run_dir, "run"), args.features, split=args.split, out=args.out,
+        allow_feature_mismatch=args.allow_feature_mismatch,
+    )  # fmt: skip
     print(f"wrote {len(rows)} predictions ({args.split} split) to {args.out}")
     return 0
 
@@ -179,7 +196,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--anchors",
         default="none",
         help="none (backbone only) | text (prompt sentences embedded by the features' text encoder) | "
-        "BANK.safetensors (AnchorBank.save)",
+        "BANK.safetensors (AnchorBank.save) | a folder or Hub id owner/name (vega-anchors push BANK ...)",
     )
     train.add_argument("--prompts", default=None, help="with --anchors text: JSON or 'class<TAB>sentence' lines")
     train.add_argument(
@@ -208,7 +225,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
 
     evaluate = sub.add_parser("evaluate", help="score a run's models on a split of a feature store")
-    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="run directory (from train)")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="run directory (from train), or a Hub id owner/name")
     evaluate.add_argument("--features", required=True, help="feature store with the run's classes and modalities")
     evaluate.add_argument("--split", default="test", choices=["train", "dev", "test"])
     evaluate.add_argument("--out", default=None, help="JSON output (default RUN_DIR/evaluate-<split>.json)")
@@ -217,7 +234,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     evaluate.set_defaults(run=_evaluate)
 
     predict = sub.add_parser("predict", help="per-utterance predictions and class probabilities as CSV")
-    predict.add_argument("run_dir", metavar="RUN_DIR", help="run directory (from train)")
+    predict.add_argument("run_dir", metavar="RUN_DIR", help="run directory (from train), or a Hub id owner/name")
     predict.add_argument("--features", required=True, help="feature store with the run's classes and modalities")
     predict.add_argument("--out", required=True, help="CSV: dialogue, utterance, label, predicted, prob_<class>...")
     predict.add_argument("--split", default="test", choices=["train", "dev", "test"])

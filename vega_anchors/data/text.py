@@ -58,19 +58,22 @@ def embed_tables(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
     context: int = 0,
+    shard: tuple[int, int] | None = None,
 ) -> Any:
     """Embed every utterance of one table, or of each split of ``{"train": table, ...}``.
 
     ``context=K`` encodes each utterance with its K preceding turns and the speaker names
-    (:func:`context_inputs`); the cache key covers them.
+    (:func:`context_inputs`); the cache key covers them. ``shard=(rank, world)``: this process only
+    encodes its share of the batches into ``cache_dir`` and returns empty dicts
+    (:func:`~vega_anchors.encoders.embed_texts`); a call without ``shard`` then assembles the result.
 
     Returns {dialogue id → ``[T, D]`` float32} for one table, or ``{split: {dialogue id → [T, D]}}``
     for a mapping — the ``features`` argument of :func:`~vega_anchors.data.tables.build_feature_set`.
     """
     if isinstance(tables, DialogueTable):
-        return _embed_table(tables, encoder, batch_size, cache_dir, progress, "embedding", context)
+        return _embed_table(tables, encoder, batch_size, cache_dir, progress, "embedding", context, shard)
     return {
-        split: _embed_table(table, encoder, batch_size, cache_dir, progress, f"embedding {split}", context)
+        split: _embed_table(table, encoder, batch_size, cache_dir, progress, f"embedding {split}", context, shard)
         for split, table in tables.items()
     }
 
@@ -83,6 +86,7 @@ def _embed_table(
     progress: bool,
     desc: str,
     context: int = 0,
+    shard: tuple[int, int] | None = None,
 ) -> dict[str, np.ndarray]:
     if context:
         pairs = [context_inputs(d, context) for d in table.dialogues]
@@ -91,8 +95,11 @@ def _embed_table(
     else:
         texts, contexts = table.texts(), None
     rows = embed_texts(
-        texts, encoder, batch_size=batch_size, cache_dir=cache_dir, progress=progress, desc=desc, contexts=contexts
-    )
+        texts, encoder, batch_size=batch_size, cache_dir=cache_dir, progress=progress, desc=desc, contexts=contexts,
+        shard=shard,
+    )  # fmt: skip
+    if shard is not None:
+        return {}
     out: dict[str, np.ndarray] = {}
     start = 0
     for dialogue in table.dialogues:

@@ -127,6 +127,62 @@ def _write_partial(partial: Path, table: np.ndarray, done: np.ndarray) -> None:
     logger.warning("interrupted: kept %d of %d encoded texts in %s", int(done.sum()), len(done), partial)
 
 
+def _encode_chunk(unique: Sequence[str], chunk: Sequence[int], encoder: TextEncoder, pairs: bool) -> np.ndarray:
+    """``[len(chunk), D]``: one encoder batch of the keys ``unique[chunk]`` (``text\\x00context`` with ``pairs``)."""
+    if not pairs:
+        out = np.asarray(encoder.encode([unique[i] for i in chunk]), dtype=np.float32)
+    else:
+        split = [unique[i].split("\x00", 1) for i in chunk]
+        out = _encode_with_context(encoder, [a for a, _ in split], [b for _, b in split])
+    if out.ndim != 2 or out.shape[0] != len(chunk):
+        raise ValueError(f"encoder returned shape {out.shape} for {len(chunk)} texts; expected [N, D]")
+    return out
+
+
+def _batches(unique: Sequence[str], batch_size: int) -> list[list[int]]:
+    """Indices of ``unique`` in encoder batches: sorted by length (similar lengths share a batch), cut every
+    ``batch_size``. The same list on every rank, so a shared build encodes the batches one process would."""
+    order = sorted(range(len(unique)), key=lambda i: len(unique[i]))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _encode_batches(
+    unique: Sequence[str],
+    encoder: TextEncoder,
+    *,
+    pairs: bool,
+    batch_size: int,
+    progress: bool,
+    desc: str,
+    parts: Path,
+    shard: tuple[int, int] | None,
+) -> np.ndarray | None:
+    """The batches of a build shared by processes, one entry per batch in ``parts``
+    (``<sha256(identity, batch)[:20]>.npy``, atomic). ``shard=(rank, world)``: encode (or find) only batches
+    ``rank, rank + world, ...`` and return ``None``; ``shard=None``: every batch, read from ``parts`` where
+    there (encoded where a process stopped before writing it), as ``[len(unique), D]``."""
+    chunks = _batches(unique, batch_size)
+    mine = range(len(chunks)) if shard is None else range(shard[0], len(chunks), shard[1])
+    iterator: Any = mine
+    if progress and chunks:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(mine, desc=desc, unit="batch")
+    table: np.ndarray | None = None
+    for index in iterator:
+        chunk = chunks[index]
+        part = parts / f"{cache_key(encoder.identity, [unique[i] for i in chunk])[:20]}.npy"
+        out = _read_cache(part, len(chunk))
+        if out is None:
+            out = _encode_chunk(unique, chunk, encoder, pairs)
+            _write_cache(part, out)
+        if shard is None:
+            if table is None:
+                table = np.zeros((len(unique), out.shape[1]), dtype=np.float32)
+            table[chunk] = out
+    return table
+
+
 def _encode_unique(
     unique: Sequence[str],
     encoder: TextEncoder,
@@ -151,13 +207,7 @@ def _encode_unique(
         iterator = tqdm(chunks, desc=desc, unit="batch")
     try:
         for chunk in iterator:
-            if not pairs:
-                out = np.asarray(encoder.encode([unique[i] for i in chunk]), dtype=np.float32)
-            else:
-                split = [unique[i].split("\x00", 1) for i in chunk]
-                out = _encode_with_context(encoder, [a for a, _ in split], [b for _, b in split])
-            if out.ndim != 2 or out.shape[0] != len(chunk):
-                raise ValueError(f"encoder returned shape {out.shape} for {len(chunk)} texts; expected [N, D]")
+            out = _encode_chunk(unique, chunk, encoder, pairs)
             if table is None:
                 table = np.zeros((len(unique), out.shape[1]), dtype=np.float32)
             table[chunk] = out
@@ -189,6 +239,7 @@ def embed_texts(
     progress: bool = True,
     desc: str = "embedding",
     contexts: Sequence[str] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Embed ``texts`` → ``[N, D]`` float32, in order, duplicates encoded once.
 
@@ -206,21 +257,35 @@ def embed_texts(
         contexts: one context string per text (from :func:`context_inputs`), or None. Encoders with
             ``encode_pairs`` (:class:`HFTextEncoder`) read each pair as one input and pool the
             target's tokens; others embed ``text | context``.
+        shard: ``(rank, world)`` of a build shared by several processes (``cache_dir`` required): this
+            process encodes only the length-sorted batches ``rank, rank + world, ...``, writes each to
+            ``cache_dir/<model>-<key>.parts/`` at once (atomic), and returns an empty ``[0, 0]`` array. A
+            later call without ``shard`` reads those batches instead of encoding them; a batch whose
+            entry is missing (a process stopped) is encoded then.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     texts = [str(t) for t in texts]
     contexts = _clean_contexts(texts, contexts)
     keys = texts if contexts is None else [f"{t}\x00{c}" for t, c in zip(texts, contexts, strict=True)]
+    if shard is not None and cache_dir is None:
+        raise ValueError("embed_texts(shard=...) needs cache_dir: the processes exchange batches through it")
     cache_file = _cache_path(encoder, keys, contexts, cache_dir) if cache_dir is not None else None
     if cache_file is not None and (cached := _read_cache(cache_file, len(texts))) is not None:
-        return cached
+        return np.zeros((0, 0), dtype=np.float32) if shard is not None else cached
     unique = list(dict.fromkeys(keys))
+    parts = cache_file.with_suffix(".parts") if cache_file is not None else None
     partial = cache_file.with_name(cache_file.stem + ".partial.npz") if cache_file is not None else None
-    table = _encode_unique(
-        unique, encoder, pairs=contexts is not None, batch_size=batch_size, progress=progress, desc=desc,
-        partial=partial,
-    )  # fmt: skip
+    if parts is not None and (shard is not None or parts.is_dir()):  # a build shared by processes
+        table = _encode_batches(unique, encoder, pairs=contexts is not None, batch_size=batch_size,
+                                progress=progress, desc=desc, parts=parts, shard=shard)  # fmt: skip
+        if shard is not None:
+            return np.zeros((0, 0), dtype=np.float32)
+    else:
+        table = _encode_unique(
+            unique, encoder, pairs=contexts is not None, batch_size=batch_size, progress=progress, desc=desc,
+            partial=partial,
+        )  # fmt: skip
     if table is None:
         return np.zeros((0, 0), dtype=np.float32)
     position = {text: i for i, text in enumerate(unique)}

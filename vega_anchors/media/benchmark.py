@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["bench_media"]
+__all__ = ["bench_media", "write_meld_folder"]
 
 _PHRASES = (
     "Oh my God, I can't believe you did that!",
@@ -49,6 +49,36 @@ def _make_clips(folder: Path, count: int, seconds: float, width: int, height: in
             audio = synth.tone(150 + 20 * i, seconds)
         paths.append(synth.write_clip(folder / f"dia{i}_utt0.mp4", frames=frames, fps=fps, audio=audio))
     return paths
+
+
+def write_meld_folder(
+    root: str | Path, *, dialogues: int = 4, utterances: int = 3, seconds: float = 1.0, width: int = 320,
+    height: int = 240, fps: int = 10,
+) -> dict[str, Path]:
+    """A generated MELD.Raw-style folder under ``root``: ``dialogues`` dialogues of ``utterances`` clips
+    per split (espeak-ng speech or tones over the astronaut's face; MELD's folder and file names) and
+    ``{train,dev,test}_sent_emo.csv`` tables with MELD's columns. Returns ``{split: table path}``."""
+    import csv
+
+    from .sources import MELD_SPLIT_FOLDERS
+
+    root = Path(root)
+    emotions = ("neutral", "joy", "sadness", "anger", "surprise", "fear", "disgust")
+    tables: dict[str, Path] = {}
+    for split, folder in MELD_SPLIT_FOLDERS.items():
+        clips = root / folder
+        clips.mkdir(parents=True, exist_ok=True)
+        made = _make_clips(clips, dialogues * utterances, seconds, width, height, fps)
+        tables[split] = root / f"{split}_sent_emo.csv"
+        with open(tables[split], "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID"])
+            for i, path in enumerate(made):
+                dialogue, utterance = divmod(i, utterances)
+                path.rename(clips / f"dia{dialogue}_utt{utterance}.mp4")
+                writer.writerow([i + 1, f"{_PHRASES[i % len(_PHRASES)]} ({split} {i})", ("Ann", "Bob")[utterance % 2],
+                                 emotions[i % len(emotions)], "neutral", dialogue, utterance])  # fmt: skip
+    return tables
 
 
 def bench_media(

@@ -119,7 +119,8 @@ def extract_media_features(
     missing: Missing = "error",
     batch_utterances: int = 8,
     progress: bool = True,
-) -> MediaFeatures:
+    shard: tuple[int, int] | None = None,
+) -> MediaFeatures | None:
     """Audio and/or visual features for every utterance of ``tables``.
 
     Args:
@@ -136,6 +137,10 @@ def extract_media_features(
         batch_utterances: utterances per main-process encoder call (and per cache flush); small enough
             that the encoder starts while workers still decode (8 × 8 frames = 64 crops per CLIP batch).
         progress: a tqdm bar over utterances.
+        shard: ``(rank, world)`` of an extraction shared by several processes (``cache_dir`` required, the
+            same folder for all): the utterances are cut into encoder batches (whole files, as one process
+            would batch them) and this process extracts batches ``rank, rank + world, ...`` into the cache,
+            then returns ``None``. A call without ``shard`` afterwards reads the cache and assembles.
 
     Raises:
         ValueError: no extractor given; a mismatch or a :class:`~vega_anchors.media.decode.MediaError`
@@ -146,6 +151,8 @@ def extract_media_features(
         raise ValueError("give audio= and/or visual= (--audio / --visual): there is nothing to extract")
     if batch_utterances < 1:
         raise ValueError(f"batch_utterances must be >= 1, got {batch_utterances}")
+    if shard is not None and not cache_dir:
+        raise ValueError("extract_media_features(shard=...) needs cache_dir: processes exchange features through it")
     match = match_media(tables, items, missing=missing)
     identities = {m: f"{ex.identity}\n{_decode_identity(m, num_frames)}" for m, ex in extractors.items()}
     caches = {m: FeatureCache(cache_dir, identities[m], ex.dim) for m, ex in extractors.items()} if cache_dir else {}
@@ -156,6 +163,26 @@ def extract_media_features(
             if item is not None:
                 unique.setdefault(id(item), item)
     results: dict[str, dict[int, CacheEntry | MediaError]] = {m: {} for m in extractors}
+    todo = _lookup(unique, caches, results)
+    if shard is not None:
+        mine = _shard(list(unique.values()), batch_utterances, *shard)
+        todo = [item for item in todo if id(item) in mine]
+    logger.info("media: %d utterances, %d cached, %d to decode%s", len(unique), len(unique) - len(todo), len(todo),
+                f" (share {shard[0]} of {shard[1]})" if shard else "")  # fmt: skip
+
+    if todo:
+        _run(todo, extractors, results, caches, num_frames, num_workers, missing, batch_utterances, progress)
+    if shard is not None:
+        return None
+    return _assemble(tables, match.items, extractors, results, identities, len(match.unmatched), missing)
+
+
+def _lookup(
+    unique: dict[int, MediaItem],
+    caches: dict[str, FeatureCache],
+    results: dict[str, dict[int, CacheEntry | MediaError]],
+) -> list[MediaItem]:
+    """Fill ``results`` from the caches; the items that still need decoding (all of them without a cache)."""
     todo: list[MediaItem] = []
     for key, item in unique.items():
         needed = False
@@ -167,13 +194,19 @@ def extract_media_features(
                 needed = True
         if needed or not caches:
             todo.append(item)
-    hits = len(unique) - len(todo)
-    logger.info("media: %d utterances, %d cached, %d to decode", len(unique), hits, len(todo))
+    return todo
 
-    if todo:
-        _run(todo, extractors, results, caches, num_frames, num_workers, missing, batch_utterances, progress)
 
-    return _assemble(tables, match.items, extractors, results, identities, len(match.unmatched), missing)
+def _shard(items: list[MediaItem], batch_utterances: int, rank: int, world: int) -> set[int]:
+    """The ``id``\\ s of the items of process ``rank`` of ``world``: the items, grouped by file, cut into the
+    batches one process would encode (whole files until ``batch_utterances`` are reached), and every
+    ``world``-th batch from ``rank`` — so each batch is encoded as one process would, and ranks never share one."""
+    batches: list[list[MediaItem]] = [[]]
+    for group in _decode.group_by_file(items):
+        batches[-1].extend(group)
+        if len(batches[-1]) >= batch_utterances:
+            batches.append([])
+    return {id(item) for batch in batches[rank::world] for item in batch}
 
 
 def _run(
