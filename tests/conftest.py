@@ -15,14 +15,7 @@ from PIL import Image
 if TYPE_CHECKING:
     from vega_anchors.encoders import OpenCLIPImageEncoder
 
-TINY_CLIP_MODEL = "vega-test-tiny-clip"
-"""open_clip model name of the tiny test architecture registered by ``tiny_clip_model_name``."""
-
-TINY_CLIP_CONFIG: dict[str, object] = {
-    "embed_dim": 16,
-    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
-    "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 16, "heads": 1, "layers": 1},
-}
+from clip_helpers import TINY_CLIP_CONFIG, TINY_CLIP_MODEL
 
 ImageFactory = Callable[..., Image.Image]
 

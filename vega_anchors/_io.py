@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -125,3 +126,16 @@ def read_safetensors(
     if not isinstance(meta, dict):
         raise ValueError(f"{path} is a damaged vega-anchors {what} file (metadata is not an object)")
     return tensors, meta
+
+
+def publish_dir(tmp: Path, target: Path) -> None:
+    """Move the complete directory ``tmp`` to ``target``: a kill leaves the old ``target`` (or, between
+    the two renames, none: the old one waits in ``.<name>.old``), never half a directory."""
+    old = target.parent / f".{target.name}.old"
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old.exists():
+        shutil.rmtree(old)

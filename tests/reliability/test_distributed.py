@@ -214,7 +214,7 @@ def _worker(rank: int, workdir: str, port: int, clip_config: str) -> None:
 # ---------------------------------------------------------------------------- the spawn
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory: pytest.TempPathFactory, tiny_clip_model_name: str) -> list[dict[str, Any]]:
-    from conftest import TINY_CLIP_CONFIG
+    from clip_helpers import TINY_CLIP_CONFIG
 
     workdir = tmp_path_factory.mktemp("ddp")
     _make_faces(workdir / "faces")

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_text
 from ..encoders.provenance import PROVENANCE_FILE, provenance_summary, read_provenance
 
-__all__ = ["has_tokenizer", "provenance_summary", "publish_dir", "read_provenance", "write_provenance"]
+__all__ = ["has_tokenizer", "provenance_summary", "read_provenance", "write_provenance"]
 
 _TOKENIZER_FILES = (
     "tokenizer.json",
@@ -36,16 +35,3 @@ def has_tokenizer(path: str | os.PathLike[str]) -> bool:
     if not local.is_dir():
         return True
     return any((local / name).is_file() for name in _TOKENIZER_FILES)
-
-
-def publish_dir(tmp: Path, target: Path) -> None:
-    """Move the complete directory ``tmp`` to ``target``: a kill leaves the old ``target`` (or, between
-    the two renames, none: the old one waits in ``.<name>.old``), never half a directory."""
-    old = target.parent / f".{target.name}.old"
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    if old.exists():
-        shutil.rmtree(old)

@@ -22,10 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._io import atomic_write, atomic_write_text, safe_torch_load
+from .._io import atomic_write, atomic_write_text, publish_dir, safe_torch_load
 from ..distributed import autocast
 from ..metrics import compute_metrics
-from ._files import publish_dir
 from .config import FinetuneConfig
 from .inputs import UtteranceInput, collate, length_batches
 

@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from .._io import publish_dir
 from ..data.tables import DialogueTable
 from ..errors import ConfigError
-from ._files import has_tokenizer, publish_dir, write_provenance
+from ._files import has_tokenizer, write_provenance
 from ._train import RunOutcome, run_finetune
 from .config import FOLDS_DIR, FinetuneConfig, FinetuneResult
 from .inputs import UtteranceInput, dialogue_inputs
