@@ -18,13 +18,15 @@ def _tune(args: argparse.Namespace) -> int:
     from ..tuning import tune
 
     recipe = None
-    if args.config or args.epochs is not None or args.patience is not None:
+    if args.config or any(getattr(args, k) is not None for k in ("epochs", "max_steps", "patience")):
         from ..recipes import read_recipe
 
         model, train = read_recipe(args.config) if args.config else ({}, {})
-        for key in ("epochs", "patience"):
+        for key in ("epochs", "max_steps", "patience"):
             if getattr(args, key) is not None:
                 train[key] = getattr(args, key)
+        if args.epochs is not None and args.max_steps is None:
+            train["max_steps"] = None  # a budget in epochs replaces the recipe's step budget
         recipe = {"model": model, "train": train}
     result = tune(
         args.features, args.out, n_trials=args.n_trials, timeout=args.timeout, workers=args.workers,
@@ -73,7 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--space", default=None, help="JSON search space overrides (docs/training.md, Tuning)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds per trial; value = mean (default 0)")
     p.add_argument("--config", default=None, help='fixed recipe part: JSON {"model": {...}, "train": {...}}')
-    p.add_argument("--epochs", type=int, default=None, help="fixed epoch budget of every trial")
+    p.add_argument("--max-steps", type=int, default=None, help="fixed step budget of every trial")
+    p.add_argument("--epochs", type=int, default=None, help="fixed budget of every trial in epochs (replaces steps)")
     p.add_argument("--patience", type=int, default=None, help="fixed early-stopping patience of every trial")
     p.add_argument("--anchors", default="none", help="none | text | BANK.safetensors (as train)")
     p.add_argument("--prompts", default=None, help="with --anchors text: JSON or 'class<TAB>sentence' lines")

@@ -187,9 +187,10 @@ def _base_recipe(recipe: Mapping[str, Any] | str | os.PathLike[str] | None) -> d
 def _prepare(fs: FeatureSet, ref: str, directory: Path, **kw: Any) -> tuple[WorkerSpec, dict[str, Any]]:
     """The worker spec and the study's record of what it is made for."""
     from ..recipes import default_model_config, default_train_config
-    from ..runs import _resolve_bank, _selection_split
+    from ..runs import resolve_anchors
+    from ..training.evaluate import selection_split
 
-    bank, anchors_label = _resolve_bank(kw["anchors"], fs, prompts=kw["prompts"], encoder=kw["encoder"], cache_dir=None)
+    bank, anchors_label = resolve_anchors(kw["anchors"], fs, prompts=kw["prompts"], encoder=kw["encoder"])
     base = _base_recipe(kw["recipe"])
     model = default_model_config(fs.modality_dims, fs.label_names, num_speakers=fs.num_speakers,
                                  anchor_dim=bank.dim if bank is not None else None, **base["model"])  # fmt: skip
@@ -197,8 +198,9 @@ def _prepare(fs: FeatureSet, ref: str, directory: Path, **kw: Any) -> tuple[Work
     full = {"model": model.model_dump(mode="json"), "train": train.model_dump(mode="json")}
     override = _space.read_space(kw["space"]) if kw["space"] is not None else None
     space = _space.merge_space(default_space(fs.modality_dims, anchors=bank is not None), override, full)
-    selected_on = _selection_split(fs, ref, kw["validation_fraction"])
     seeds = [int(s) for s in kw["seeds"]]
+    split = selection_split(fs.train, val=fs.dev, val_fraction=kw["validation_fraction"], seed=seeds[0], val_name="dev")
+    selected_on = split.selected_on
     storage = kw["storage"] or _study.default_storage(directory)
     spec = WorkerSpec(
         features=fs,

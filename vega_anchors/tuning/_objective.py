@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..anchors.bank import AnchorBank
-from ..data import Dialogue, FeatureSet, load_features, split_validation
+from ..data import Dialogue, FeatureSet, load_features
 from ..training import Callback, TrainState
 from . import _space, _study
 
@@ -78,13 +78,13 @@ class _ReportToTrial(Callback):
     """Report each evaluation's selection weighted F1 to the trial (step = evaluation number) and
     stop the trial when the pruner says so."""
 
-    def __init__(self, trial: Any) -> None:
-        self.trial = trial
+    def __init__(self, trial: Any, selected_on: str) -> None:
+        self.trial, self.key = trial, f"{selected_on}_weighted_f1"
 
     def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None:
         import optuna
 
-        score = next(v for k, v in record.items() if k.endswith("_weighted_f1") and not k.startswith("train"))
+        score = record[self.key]
         step = int(record.get("epoch", len(state.history)))
         self.trial.report(float(score), step)
         if self.trial.should_prune():
@@ -130,9 +130,11 @@ class Objective:
         self.spec, self.fs = spec, fs
 
     def _splits(self, seed: int) -> tuple[list[Dialogue], list[Dialogue]]:
-        if self.spec.selected_on == "dev":
-            return list(self.fs.train), list(self.fs.dev)
-        return split_validation(list(self.fs.train), self.spec.validation_fraction, seed=seed)
+        from ..training.evaluate import selection_split
+
+        split = selection_split(self.fs.train, val=self.fs.dev, val_fraction=self.spec.validation_fraction,
+                                seed=seed, val_name="dev")  # fmt: skip
+        return split.train, split.selection
 
     def _configs(self, recipe: dict[str, dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
         from ..recipes import default_model_config, default_train_config
@@ -167,8 +169,8 @@ class Objective:
                 net = DualBranchVEGA(config, self.spec.bank)
                 per_seed = {"seed": int(seed), "device": self.spec.device, "progress": False}
                 cfg = default_train_config(**{**train, **per_seed})
-                callbacks = [_ReportToTrial(trial)] if index == 0 else []
-                result = fit(net, train_dialogues, config=cfg, val=selection, test=None,
+                callbacks = [_ReportToTrial(trial, self.spec.selected_on)] if index == 0 else []
+                result = fit(net, train_dialogues, config=cfg, val=selection, test=None, val_name=self.spec.selected_on,
                              class_names=list(self.fs.label_names), callbacks=callbacks)  # fmt: skip
                 scores.append(float(result.best_score))
                 epochs.append(int(result.best_epoch))

@@ -94,13 +94,13 @@ def _page(
     best: dict[str, Any] | None,
     note: str,
 ) -> str:
-    from ..report import _STYLE  # one page style for run and tune reports
+    from ..run_report import PAGE_STYLE  # one page style for run and tune reports
 
     states = [r["state"] for r in rows]
     title = f"Tuning {root.resolve().name}"
     parts = [
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
+        f"<style>{PAGE_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
         f"<p>{len(rows)} trials: {states.count('COMPLETE')} complete, {states.count('PRUNED')} pruned, "
         f"{states.count('FAIL')} failed, {states.count('RUNNING')} running. Features "
         f"{html.escape(str(made_for.get('features_path')))}, seeds {made_for.get('seeds')}, selected on "

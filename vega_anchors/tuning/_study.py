@@ -118,7 +118,8 @@ _CHECKS = (
     ("anchors", "anchors", "the same --anchors"),
     ("seeds", "seeds", "the same --seeds"),
     ("selected_on", "selection split", "the same --validation-fraction"),
-    ("base", "fixed recipe (--config, --epochs, --patience)", "the same --config, --epochs and --patience"),
+    ("base", "fixed recipe (--config, --epochs, --max-steps, --patience)",
+     "the same --config, --epochs, --max-steps and --patience"),
     ("space", "search space", "the same --space"),
 )
 
