@@ -467,7 +467,8 @@ def plot_optimization_history(
         xs, ys = zip(*sorted(done), strict=True)
         ax.scatter(xs, ys, color="tab:blue", zorder=3, label=f"complete ({len(done)})")
         best = np.maximum.accumulate(np.asarray(ys))
-        ax.step(xs, best, where="post", color="tab:red", label="best so far")
+        last = max(int(t["number"]) for t in trials)  # the line runs to the latest trial
+        ax.step([*xs, last], [*best, best[-1]], where="post", color="tab:red", label="best so far")
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

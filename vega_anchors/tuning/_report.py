@@ -45,7 +45,8 @@ def _importances(study: Any) -> tuple[dict[str, float] | None, str]:
         return None, f"parameter importances need at least 3 completed trials ({len(complete)} so far)"
     try:
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-        return dict(optuna.importance.get_param_importances(study, evaluator=evaluator)), ""
+        importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
+        return dict(importances), f"from {len(complete)} completed trials"
     except (ImportError, RuntimeError, ValueError) as err:
         return None, f"parameter importances could not be computed ({type(err).__name__}: {err})"
 
@@ -77,7 +78,9 @@ def write_tune_report(
     figures = [("history.png", f"Mean {metric} of each trial; crosses: pruned trials at their last score.")]
     importances, why_not = _importances(study)
     if importances:
-        plots.plot_param_importances(importances, out / "importances.png", title="Parameter importances (fANOVA)")
+        title = f"Parameter importances (fANOVA, {why_not})"
+        why_not = ""
+        plots.plot_param_importances(importances, out / "importances.png", title=title)
         figures.append(("importances.png", "How much of the value's variance each parameter explains (fANOVA)."))
     best_path = root / "best_recipe.json"
     best = json.loads(best_path.read_text(encoding="utf-8")) if best_path.is_file() else None
