@@ -20,7 +20,7 @@ from tuning_helpers import FAST, SPACE, tiny_store, with_garbage_test
 from vega_anchors.cli import main
 from vega_anchors.data import FeatureSet, load_features
 from vega_anchors.errors import ConfigError
-from vega_anchors.recipes import read_recipe
+from vega_anchors.recipes import DEFAULT_MODEL, read_recipe
 from vega_anchors.tuning import TuneResult, default_space, tune, write_tune_report
 
 REPO = Path(__file__).resolve().parents[2]
@@ -174,7 +174,9 @@ def test_search_space_file(tmp_path: Path, capsys) -> None:
                  "--space", str(tmp_path / "space.json"), "--threads", "1"]) == 0  # fmt: skip
     params = [t.params for t in _study(tmp_path / "t").trials]
     assert all("model.dropout" not in p and 1e-4 <= p["train.lr"] <= 1e-3 for p in params)
-    assert {p["model.classifier.layers"] for p in params} <= {1, 2, 3} and params[0]["model.classifier.layers"] == 3
+    layers = DEFAULT_MODEL["classifier"]["layers"]  # the first trial holds the recipe's own value
+    assert {p["model.classifier.layers"] for p in params} <= {1, 2, 3}
+    assert params[0]["model.classifier.layers"] == layers
     assert "best: trial" in capsys.readouterr().out
     for bad, match in [
         ({"model.num_classes": {"type": "int", "low": 2, "high": 3}}, "cannot be tuned"),
