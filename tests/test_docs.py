@@ -49,6 +49,7 @@ API_MODULES = (
     "vega_anchors.anchors.prompts",
     "vega_anchors.anchors",
     "vega_anchors.annotate",
+    "vega_anchors.tuning",
 )
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)$")
 

@@ -70,6 +70,14 @@ def test_training_pictures(tmp_path: Path) -> None:
         plots.plot_confusion_matrix([[1, 2]], ["a", "b"], tmp_path / "bad.png")
 
 
+def test_tuning_pictures(tmp_path: Path) -> None:
+    trials = [{"number": 0, "state": "COMPLETE", "value": 0.50}, {"number": 1, "state": "PRUNED", "last_score": 0.3},
+              {"number": 2, "state": "COMPLETE", "value": 0.55}, {"number": 3, "state": "FAIL", "value": None},
+              {"number": 4, "state": "COMPLETE", "value": 0.52}]  # fmt: skip
+    assert_png(plots.plot_optimization_history(trials, tmp_path / "history.png"), (640, 400))
+    assert_png(plots.plot_param_importances({"train.lr": 0.7, "model.dropout": 0.3}, tmp_path / "imp.png"), (640, 250))
+
+
 def test_pca_2d_is_deterministic_and_explains_variance() -> None:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(50, 3, generator=g) * torch.tensor([5.0, 2.0, 0.1])

@@ -25,7 +25,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("recipes", "run_report", "features"),  # features: build_features (tables and clips → a store)
     ("runs",),
     ("hub",),  # runs and anchor banks on the Hugging Face Hub (resolve_pretrained: Hub id or folder)
-    ("baselines", "compare", "annotate"),  # annotate: a video + transcript → a run's predictions and a page
+    # annotate: a video + transcript → a run's predictions and a page; tuning: vega-anchors tune (Optuna)
+    ("baselines", "compare", "annotate", "tuning"),
     ("ablations",),
     ("cli", "bench"),
     ("",),  # vega_anchors/__init__.py: the top-level front

@@ -97,12 +97,19 @@ def jsonl_records(text: str, path: str | os.PathLike[str]) -> Iterator[tuple[int
 
 
 def read_safetensors(
-    path: str | os.PathLike[str], *, what: str, writer: str, hint: str = "", device: str = "cpu"
+    path: str | os.PathLike[str],
+    *,
+    what: str,
+    writer: str,
+    hint: str = "",
+    device: str = "cpu",
+    keep: Callable[[str], bool] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read a vega-anchors safetensors file: ``(tensors, metadata)``, the metadata being the JSON
     stored under the ``"vega_anchors"`` header key. Data only: nothing is unpickled or executed.
 
     ``what`` names the kind of file and ``writer`` the function that writes it, for error messages.
+    ``keep``: read only the tensors whose name it accepts (the others are never read from disk).
     """
     import json
 
@@ -114,7 +121,7 @@ def read_safetensors(
     try:
         with safe_open(str(path), framework="pt", device=device) as fh:
             header = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+            tensors = {k: fh.get_tensor(k) for k in fh.keys() if keep is None or keep(k)}  # noqa: SIM118
     except Exception as err:  # safetensors raises several error types for foreign files
         raise ValueError(f"{path} is not a vega-anchors {what} file (safetensors): {err}. {hint}".rstrip()) from err
     if "vega_anchors" not in header:

@@ -8,7 +8,8 @@ Every function writes one PNG atomically and returns its path. The PNG is exactl
 Anchor pictures: :func:`plot_center_heatmap` (centre-to-centre cosines), :func:`plot_projection`
 (2-D PCA of exemplars and centres), :func:`plot_contact_sheet` (exemplar thumbnails per class).
 Training pictures: :func:`plot_loss_curves`, :func:`plot_metric_curve`, :func:`plot_learning_rate`,
-:func:`plot_confusion_matrix`, :func:`plot_per_class_f1`.
+:func:`plot_confusion_matrix`, :func:`plot_per_class_f1`. Hyper-parameter search pictures:
+:func:`plot_optimization_history`, :func:`plot_param_importances`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ __all__ = [
     "plot_learning_rate",
     "plot_loss_curves",
     "plot_metric_curve",
+    "plot_optimization_history",
+    "plot_param_importances",
     "plot_per_class_f1",
     "plot_projection",
 ]
@@ -433,5 +436,77 @@ def plot_per_class_f1(
     ax.set_xlim(0, 1)
     ax.set_xlabel("F1")
     ax.set_title(title or "Per-class F1")
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+# ---- hyper-parameter search ----------------------------------------------------------------------
+def plot_optimization_history(
+    trials: Sequence[Mapping[str, Any]],
+    path: str | os.PathLike[str],
+    *,
+    metric: str = "dev weighted F1",
+    figsize: tuple[float, float] = (6.4, 4.0),
+    dpi: int = 100,
+) -> Path:
+    """Each trial's value by trial number: completed trials as dots, pruned ones as grey crosses at
+    their last reported score, and the best value so far as a line. ``trials``: mappings with
+    ``number``, ``state`` (``"COMPLETE"``, ``"PRUNED"``, ...), ``value`` and ``last_score``."""
+    fig = _figure(figsize, dpi)
+    ax = fig.add_subplot()
+    done = [(int(t["number"]), float(t["value"])) for t in trials if t.get("state") == "COMPLETE" and _finite(t)]
+    pruned = [
+        (int(t["number"]), float(t["last_score"]))
+        for t in trials
+        if t.get("state") == "PRUNED" and isinstance(t.get("last_score"), (int, float))
+    ]
+    if pruned:
+        xs, ys = zip(*pruned, strict=True)
+        ax.scatter(xs, ys, marker="x", color="0.55", label=f"pruned ({len(pruned)}; last score)")
+    if done:
+        xs, ys = zip(*sorted(done), strict=True)
+        ax.scatter(xs, ys, color="tab:blue", zorder=3, label=f"complete ({len(done)})")
+        best = np.maximum.accumulate(np.asarray(ys))
+        last = max(int(t["number"]) for t in trials)  # the line runs to the latest trial
+        ax.step([*xs, last], [*best, best[-1]], where="post", color="tab:red", label="best so far")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial")
+    ax.set_ylabel(metric)
+    ax.set_title(f"Optimisation history ({len(trials)} trials)")
+    ax.grid(alpha=0.3)
+    if done or pruned:
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _finite(trial: Mapping[str, Any]) -> bool:
+    value = trial.get("value")
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def plot_param_importances(
+    importances: Mapping[str, float],
+    path: str | os.PathLike[str],
+    *,
+    title: str = "Parameter importances",
+    figsize: tuple[float, float] | None = None,
+    dpi: int = 100,
+) -> Path:
+    """Horizontal bars of each parameter's importance (shares summing to 1), largest first."""
+    items = sorted(importances.items(), key=lambda kv: kv[1], reverse=True)
+    fig = _figure(figsize or (6.4, max(2.5, 0.4 * len(items) + 1.2)), dpi)
+    ax = fig.add_subplot()
+    ys = np.arange(len(items))
+    values = [float(v) for _, v in items]
+    ax.barh(ys, values, color="tab:blue")
+    for y, v in zip(ys, values, strict=True):
+        ax.text(v + 0.01, y, f"{v:.2f}", va="center", fontsize=8)
+    ax.set_yticks(ys, [name for name, _ in items])
+    ax.invert_yaxis()
+    ax.set_xlim(0, max([*values, 0.0]) * 1.15 + 0.05)
+    ax.set_xlabel("importance (share of the value's variance)")
+    ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)

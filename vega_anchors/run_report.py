@@ -32,7 +32,7 @@ from ._io import atomic_write_text
 from ._rundir import RunFiles, read_history, read_json
 from .anchors.bank import AnchorBank
 
-__all__ = ["RunData", "load_fit_outputs", "load_run", "write_report"]
+__all__ = ["PAGE_STYLE", "RunData", "load_fit_outputs", "load_run", "write_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +252,7 @@ def _seed_table(metrics: Mapping[str, Any]) -> str:
     return f"<h2>Seeds</h2>{warning}<table>{head}{''.join(rows)}</table>"
 
 
-_STYLE = (
+PAGE_STYLE = (  # the CSS of every report page (run and tune reports)
     "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
     "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
     "figure{margin:1.5em 0}img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:90%}"
@@ -308,7 +308,7 @@ def write_report(run: RunData, out: str | os.PathLike[str]) -> Path:
         )
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(run.title)}</title><style>{_STYLE}</style></head><body>",
+        f"<title>{html.escape(run.title)}</title><style>{PAGE_STYLE}</style></head><body>",
         f"<h1>{html.escape(run.title)}</h1>",
     ]
     if run.metrics:

@@ -66,6 +66,7 @@ __all__ = [
     "load_run",
     "metrics_summary",
     "predict_run",
+    "resolve_anchors",
     "train_run",
 ]
 
@@ -192,14 +193,20 @@ def _text_bank(
     return AnchorBank.from_texts(table, encoder, class_names=class_names, cache_dir=cache_dir)
 
 
-def _resolve_bank(
+def resolve_anchors(
     anchors: str | os.PathLike[str] | AnchorBank | None,
     features: FeatureSet,
     *,
-    prompts: Any,
-    encoder: Any,
-    cache_dir: str | os.PathLike[str] | None,
+    prompts: Any = None,
+    encoder: Any = None,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[AnchorBank | None, str]:
+    """The anchor bank of a run and its label for config.json: ``(None, "none")``, a bank built from
+    prompt sentences (``"text"``), a loaded bank file (its path) or a given bank (``"bank"``).
+
+    Raises:
+        ConfigError: a bank whose classes or text encoder differ from the features'.
+    """
     if anchors is None or (isinstance(anchors, str) and anchors == "none"):
         return None, "none"
     if isinstance(anchors, AnchorBank):
@@ -269,7 +276,7 @@ def train_run(
     model_overrides = dict(model or {})
     default_max = VEGAConfig.model_fields["max_utterances"].default
     _check_lengths(fs, features_path, int(model_overrides.get("max_utterances", default_max)))
-    bank, anchors_label = _resolve_bank(anchors, fs, prompts=prompts, encoder=encoder, cache_dir=cache_dir)
+    bank, anchors_label = resolve_anchors(anchors, fs, prompts=prompts, encoder=encoder, cache_dir=cache_dir)
     class_names = list(fs.label_names)
     config = default_model_config(
         fs.modality_dims,

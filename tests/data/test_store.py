@@ -115,6 +115,19 @@ def test_store_refuses_out_of_range_labels(tmp_path: Path) -> None:
         load_features(path)
 
 
+def test_store_reads_only_the_splits_asked_for(tmp_path: Path) -> None:
+    features = make_set()
+    features.test[0].labels[0] = 99  # a broken test split: reading it fails
+    path = save_features(features, tmp_path / "f.safetensors")
+    with pytest.raises(ValueError, match="test dialogue"):
+        load_features(path)
+    part = load_features(path, splits=("train", "dev"))
+    assert part.test == [] and [d.id for d in part.train] == [d.id for d in features.train]
+    assert torch.equal(part.train[0].features["text"], features.train[0].features["text"])
+    with pytest.raises(ValueError, match="unknown splits"):
+        load_features(path, splits=("train", "validation"))
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_table_features_round_trip_through_every_pickle_layout(tmp_path: Path, layout: str) -> None:
     original = make_set()

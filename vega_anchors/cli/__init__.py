@@ -13,12 +13,12 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ConfigError
-from . import anchors, annotate, compare, features, finetune, hub, report, runs
+from . import anchors, annotate, compare, features, finetune, hub, report, runs, tune
 from .features import read_any_features
 
 __all__ = ["main", "read_any_features"]
 
-_GROUPS = [features, finetune, runs, anchors, report, compare, annotate, hub]
+_GROUPS = [features, finetune, runs, anchors, report, compare, annotate, hub, tune]
 
 
 def _parser() -> argparse.ArgumentParser:

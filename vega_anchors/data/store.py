@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,16 +112,23 @@ def is_feature_store(path: str | os.PathLike[str]) -> bool:
     return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") > 1
 
 
-def load_features(path: str | os.PathLike[str]) -> FeatureSet:
+def load_features(path: str | os.PathLike[str], *, splits: Sequence[str] = _SPLITS) -> FeatureSet:
     """Read a file written by :func:`save_features` (data only; no code runs).
+
+    ``splits``: the splits to read (default all three). The others come back empty and their
+    tensors are never read from the file (``vega-anchors tune`` reads ``("train", "dev")``).
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: not a feature store, or inconsistent contents (named).
     """
+    unknown = sorted(set(splits) - set(_SPLITS))
+    if unknown:
+        raise ValueError(f"unknown splits {unknown}; choose from {list(_SPLITS)}")
     tensors, meta = read_safetensors(
-        path, what="feature", writer="save_features", hint="For an official .pkl use load_feature_pickle."
-    )
+        path, what="feature", writer="save_features", hint="For an official .pkl use load_feature_pickle.",
+        keep=lambda key: key.split("/", 1)[0] in splits,
+    )  # fmt: skip
     path = Path(path)
     try:
         if meta.get("format") != FORMAT:
@@ -128,14 +136,14 @@ def load_features(path: str | os.PathLike[str]) -> FeatureSet:
         if int(meta.get("format_version", 0)) > FORMAT_VERSION:
             raise ValueError(f"format_version {meta['format_version']} is newer than this library reads")
         dims = {str(k): int(v) for k, v in meta["modality_dims"].items()}
-        splits: dict[str, list[Dialogue]] = {}
+        by_split: dict[str, list[Dialogue]] = {}
         for split in _SPLITS:
-            info = meta["splits"].get(split, {"dialogue_ids": []})
-            splits[split] = _split_dialogues(tensors, split, list(info["dialogue_ids"]), dims, path)
+            info = meta["splits"].get(split, {"dialogue_ids": []}) if split in splits else {"dialogue_ids": []}
+            by_split[split] = _split_dialogues(tensors, split, list(info["dialogue_ids"]), dims, path)
         result = FeatureSet(
-            train=splits["train"],
-            test=splits["test"],
-            dev=splits["dev"],
+            train=by_split["train"],
+            test=by_split["test"],
+            dev=by_split["dev"],
             label_names=tuple(meta["label_names"]),
             num_speakers=int(meta["num_speakers"]),
             modality_dims=dims,
