@@ -507,6 +507,6 @@ def plot_param_importances(
     ax.invert_yaxis()
     ax.set_xlim(0, max([*values, 0.0]) * 1.15 + 0.05)
     ax.set_xlabel("importance (share of the value's variance)")
-    ax.set_title(title)
+    fig.suptitle(title)  # over the whole figure: long parameter names push the axes right
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)
