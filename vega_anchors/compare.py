@@ -289,13 +289,11 @@ def run_predictions(
         ConfigError: features with other classes, modalities or encoder than the run's; no such
             split, or no labels in it.
     """
-    from .runs import Run, _check_run_features, _features, _split, load_run
+    from .runs import Run, load_run, run_split
     from .training import evaluate
 
     run = run if isinstance(run, Run) else load_run(run)
-    fs, path = _features(features)
-    _check_run_features(run, fs, path)
-    dialogues = _split(fs, split, path)
+    _, path, dialogues = run_split(run, features, split)
     labels = np.concatenate([d.labels.numpy().astype(np.int64) for d in dialogues])
     if not (labels >= 0).any():
         raise ConfigError(
@@ -452,12 +450,12 @@ def plot_comparison(result: Comparison, path: str | os.PathLike[str], *, dpi: in
     """A PNG with every difference A − B (points ×100) and its bootstrap interval: the summary
     metrics (left) and per-class F1 (right), one colour per compared run; the line at 0 is "no
     difference". Written atomically; returns the path."""
-    from .plots import _figure, _save
+    from .plots import new_figure, save_figure
 
     pairs = result.pairs
     classes = result.class_names
     height = max(3.0, 0.3 * len(pairs) * max(len(bs.METRICS), len(classes)) + 1.5)
-    fig = _figure((11.0, height), dpi)
+    fig = new_figure((11.0, height), dpi)
     axes = fig.subplots(1, 2)
     step = 0.8 / max(len(pairs), 1)
     for ax, keys, title in ((axes[0], list(bs.METRICS), "summary metrics"), (axes[1], classes, "per-class F1")):
@@ -478,4 +476,4 @@ def plot_comparison(result: Comparison, path: str | os.PathLike[str], *, dpi: in
     fig.suptitle(
         f"{result.split or 'split'}: {result.num_dialogues} dialogues, {result.resamples} resamples over dialogues"
     )
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "contact_sheet_figsize",
+    "new_figure",
     "pca_2d",
     "plot_center_heatmap",
     "plot_confusion_matrix",
@@ -44,13 +45,15 @@ __all__ = [
     "plot_param_importances",
     "plot_per_class_f1",
     "plot_projection",
+    "save_figure",
 ]
 
 History = Sequence[Mapping[str, Any]]
 
 
 # ---- helpers -------------------------------------------------------------------------------------
-def _figure(figsize: tuple[float, float], dpi: int) -> Any:
+def new_figure(figsize: tuple[float, float], dpi: int) -> Any:
+    """A matplotlib ``Figure`` on the Agg canvas (no pyplot, no display); a clear error without matplotlib."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -63,7 +66,8 @@ def _figure(figsize: tuple[float, float], dpi: int) -> Any:
     return fig
 
 
-def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
+def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` as a PNG to ``path`` atomically (folders made as needed)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=fig.dpi))
 
@@ -123,7 +127,7 @@ def plot_center_heatmap(
 
     diag = source if isinstance(source, AnchorDiagnostics) else source.diagnostics()
     names, matrix = diag.class_names, np.array(diag.center_cosine)
-    fig = _figure(figsize, dpi)
+    fig = new_figure(figsize, dpi)
     ax = fig.add_subplot()
     low = float(matrix.min())
     image = ax.imshow(matrix, cmap="viridis", vmin=min(low, 0.999), vmax=1.0)
@@ -137,7 +141,7 @@ def plot_center_heatmap(
                         color="black" if matrix[i, j] > mid else "white")  # fmt: skip
     fig.colorbar(image, ax=ax, label="cosine")
     ax.set_title(title or "Anchor centres: cosine similarity")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_projection(
@@ -158,7 +162,7 @@ def plot_projection(
     coords, explained = pca_2d(torch.cat([feats, centers]))
     points, centre_xy = coords[: len(feats)].numpy(), coords[len(feats) :].numpy()
     colors = _class_colors(bank.num_classes)
-    fig = _figure(figsize, dpi)
+    fig = new_figure(figsize, dpi)
     ax = fig.add_subplot()
     scale = float(np.ptp(coords.numpy(), axis=0).max()) or 1.0
     for c, name in enumerate(bank.class_names):
@@ -176,7 +180,7 @@ def plot_projection(
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, title="class (X = centre)")
     ax.set_title(title or "Anchor exemplars and centres (PCA)")
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def contact_sheet_figsize(
@@ -243,7 +247,7 @@ def plot_contact_sheet(
             y, x = r * (thumb + pad), c * (thumb + pad)
             sheet[y : y + thumb, x : x + thumb] = np.asarray(tile)
     longest = max((len(n) for n in names), default=1)
-    fig = _figure(figsize or contact_sheet_figsize(len(names), columns, label_chars=longest), dpi)
+    fig = new_figure(figsize or contact_sheet_figsize(len(names), columns, label_chars=longest), dpi)
     ax = fig.add_subplot()
     # aspect="auto": the sheet fills the axes that the layout leaves beside the class names (with a
     # fixed aspect, a narrow figure can push the names off the left edge)
@@ -254,7 +258,7 @@ def plot_contact_sheet(
         ax.spines[side].set_visible(False)
     note = f" ({missing} missing)" if missing else ""
     ax.set_title(title or f"Anchor exemplars, first {columns} per class{note}", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---- training ------------------------------------------------------------------------------------
@@ -288,7 +292,7 @@ def plot_loss_curves(
     panels += [(f"{p} loss", (f"{p}_loss", None)) for p in sorted(prefixes)]
     cols = min(3, max(1, len(panels)))
     rows = math.ceil(max(1, len(panels)) / cols)
-    fig = _figure(figsize or (3.6 * cols, 2.9 * rows), dpi)
+    fig = new_figure(figsize or (3.6 * cols, 2.9 * rows), dpi)
     axes = fig.subplots(rows, cols, squeeze=False)
     colors = _class_colors(len(histories))
     for n, (label, (key, sub)) in enumerate(panels):
@@ -311,7 +315,7 @@ def plot_loss_curves(
     for n in range(len(panels), rows * cols):
         axes[n // cols][n % cols].set_visible(False)
     fig.suptitle("Loss per epoch")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_metric_curve(
@@ -324,7 +328,7 @@ def plot_metric_curve(
 ) -> Path:
     """``<selection split>_<metric>`` per epoch (dev/validation weighted F1 by default), one line per
     run; the best epoch of each run is marked with a star."""
-    fig = _figure(figsize, dpi)
+    fig = new_figure(figsize, dpi)
     ax = fig.add_subplot()
     prefix = "validation"
     for (run, history), color in zip(histories.items(), _class_colors(len(histories)), strict=True):
@@ -345,7 +349,7 @@ def plot_metric_curve(
     ax.grid(alpha=0.3)
     if len(histories) > 1:
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_learning_rate(
@@ -356,7 +360,7 @@ def plot_learning_rate(
     dpi: int = 100,
 ) -> Path:
     """The learning rate (``lr`` of each history record) per epoch, one line per run."""
-    fig = _figure(figsize, dpi)
+    fig = new_figure(figsize, dpi)
     ax = fig.add_subplot()
     for (run, history), color in zip(histories.items(), _class_colors(len(histories)), strict=True):
         pts = [(r["epoch"], r["lr"]) for r in history if isinstance(r.get("lr"), (int, float))]
@@ -370,7 +374,7 @@ def plot_learning_rate(
     ax.grid(alpha=0.3)
     if len(histories) > 1:
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_confusion_matrix(
@@ -389,7 +393,7 @@ def plot_confusion_matrix(
     if matrix.shape != (len(class_names), len(class_names)):
         raise ValueError(f"confusion must be [C, C] for {len(class_names)} classes, got {matrix.shape}")
     shown = matrix / np.maximum(matrix.sum(1, keepdims=True), 1e-12) if normalize else matrix
-    fig = _figure(figsize, dpi)
+    fig = new_figure(figsize, dpi)
     ax = fig.add_subplot()
     image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
     ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
@@ -405,7 +409,7 @@ def plot_confusion_matrix(
                         color="white" if shown[i, j] > top / 2 else "black")  # fmt: skip
     fig.colorbar(image, ax=ax, label="fraction of the true class" if normalize else "count")
     ax.set_title(title or ("Confusion matrix (row-normalised)" if normalize else "Confusion matrix"))
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_per_class_f1(
@@ -425,7 +429,7 @@ def plot_per_class_f1(
     labels = (
         list(class_names) if support is None else [f"{n} (n={s})" for n, s in zip(class_names, support, strict=True)]
     )
-    fig = _figure(figsize, dpi)
+    fig = new_figure(figsize, dpi)
     ax = fig.add_subplot()
     ys = np.arange(len(labels))
     ax.barh(ys, f1, color=_class_colors(len(labels)))
@@ -437,7 +441,7 @@ def plot_per_class_f1(
     ax.set_xlabel("F1")
     ax.set_title(title or "Per-class F1")
     ax.grid(axis="x", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---- hyper-parameter search ----------------------------------------------------------------------
@@ -452,7 +456,7 @@ def plot_optimization_history(
     """Each trial's value by trial number: completed trials as dots, pruned ones as grey crosses at
     their last reported score, and the best value so far as a line. ``trials``: mappings with
     ``number``, ``state`` (``"COMPLETE"``, ``"PRUNED"``, ...), ``value`` and ``last_score``."""
-    fig = _figure(figsize, dpi)
+    fig = new_figure(figsize, dpi)
     ax = fig.add_subplot()
     done = [(int(t["number"]), float(t["value"])) for t in trials if t.get("state") == "COMPLETE" and _finite(t)]
     pruned = [
@@ -478,7 +482,7 @@ def plot_optimization_history(
     ax.grid(alpha=0.3)
     if done or pruned:
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _finite(trial: Mapping[str, Any]) -> bool:
@@ -496,7 +500,7 @@ def plot_param_importances(
 ) -> Path:
     """Horizontal bars of each parameter's importance (shares summing to 1), largest first."""
     items = sorted(importances.items(), key=lambda kv: kv[1], reverse=True)
-    fig = _figure(figsize or (6.4, max(2.5, 0.4 * len(items) + 1.2)), dpi)
+    fig = new_figure(figsize or (6.4, max(2.5, 0.4 * len(items) + 1.2)), dpi)
     ax = fig.add_subplot()
     ys = np.arange(len(items))
     values = [float(v) for _, v in items]
@@ -509,4 +513,4 @@ def plot_param_importances(
     ax.set_xlabel("importance (share of the value's variance)")
     fig.suptitle(title)  # over the whole figure: long parameter names push the axes right
     ax.grid(axis="x", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -67,6 +67,7 @@ __all__ = [
     "metrics_summary",
     "predict_run",
     "resolve_anchors",
+    "run_split",
     "train_run",
 ]
 
@@ -561,6 +562,17 @@ def _split(fs: FeatureSet, split: str, path: str) -> list[Dialogue]:
     return list(splits[split])
 
 
+def run_split(
+    run: Run, features: FeatureSet | str | os.PathLike[str], split: str, *, allow_feature_mismatch: bool = False
+) -> tuple[FeatureSet, str, list[Dialogue]]:
+    """The store ``features`` (loaded when a path), its name, and its ``split``'s dialogues, after checking
+    the store against ``run`` (classes, modalities, text encoder, feature recipe). The one way every
+    consumer of a run (evaluate, predict, compare) reads a store."""
+    fs, path = _features(features)
+    _check_run_features(run, fs, path, allow_feature_mismatch)
+    return fs, path, _split(fs, split, path)
+
+
 def evaluate_run(
     run: Run | str | os.PathLike[str],
     features: FeatureSet | str | os.PathLike[str],
@@ -581,9 +593,7 @@ def evaluate_run(
             logs the differences instead), or without that split (or without labels in it).
     """
     run = run if isinstance(run, Run) else load_run(run)
-    fs, path = _features(features)
-    _check_run_features(run, fs, path, allow_feature_mismatch)
-    dialogues = _split(fs, split, path)
+    _, path, dialogues = run_split(run, features, split, allow_feature_mismatch=allow_feature_mismatch)
     if not any(bool((d.labels >= 0).any()) for d in dialogues):
         raise ConfigError(
             f"the {split} split of {path} has no labels to score",
@@ -626,9 +636,7 @@ def predict_run(
     (``prob_<class>``). With ``out``, the rows are written as CSV (atomically).
     """
     run = run if isinstance(run, Run) else load_run(run)
-    fs, path = _features(features)
-    _check_run_features(run, fs, path, allow_feature_mismatch)
-    dialogues = _split(fs, split, path)
+    fs, path, dialogues = run_split(run, features, split, allow_feature_mismatch=allow_feature_mismatch)
     names = run.class_names
     ids_by_split = fs.extras.get("utterance_ids")
     ids = ids_by_split.get(split) if isinstance(ids_by_split, dict) else None
